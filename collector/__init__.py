@@ -1,0 +1,1 @@
+"""glassmesh collector: OTLP ingest, trace storage, service graph and bottleneck analysis."""

@@ -1,0 +1,1 @@
+"""glassmesh control plane: identity, registry, resources and config push; also the CLI."""

@@ -1,0 +1,136 @@
+"""The sidecar's configuration: what a user writes in sidecar.yaml and the control plane pushes.
+
+Structs are frozen and forbid unknown fields, so a typo fails at start-up with the JSON path of the
+field at fault (``$.clusters[0].endpoints[1].port``) instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+import msgspec
+
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
+# SPIFFE IDs as we issue them: spiffe://<trust-domain>/ns/<ns>/sa/<sa>, lower-case trust domain.
+SPIFFE_ID_RE = re.compile(r"spiffe://[a-z0-9.\-]{1,255}(/[A-Za-z0-9._\-]+)+\Z", re.ASCII)
+_NAME_RE = re.compile(r"[a-z0-9]([a-z0-9.\-]{0,251}[a-z0-9])?\Z", re.ASCII)
+
+
+class _Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Base of every user-written config struct."""
+
+
+def _check_spiffe_id(value: str, field: str) -> None:
+    if not SPIFFE_ID_RE.match(value) or "/../" in value + "/" or "/./" in value + "/":
+        raise ValueError(f"{field}: {value!r} is not a SPIFFE ID like spiffe://td/ns/N/sa/S")
+
+
+class Address(_Config):
+    """A host and port to listen on or connect to."""
+
+    port: Port
+    address: str = "127.0.0.1"
+
+
+class TlsConfig(_Config):
+    """The workload's TLS material, as PEM files."""
+
+    cert: str
+    key: str
+    ca_bundle: str
+
+
+class ListenersConfig(_Config):
+    """Where the sidecar listens. Port 0 picks a free port (the admin API reports it)."""
+
+    outbound: Address = Address(port=15001)
+    inbound: Address = Address(port=15006)
+    admin: Address = Address(port=15000)
+
+
+class EndpointConfig(_Config):
+    """One instance of a cluster."""
+
+    address: str
+    port: Port
+
+
+class ClusterConfig(_Config):
+    """An upstream service: the hosts that name it and the endpoints that serve it.
+
+    ``tls: mtls`` endpoints are peer sidecars, reached over mutual TLS; the peer must present
+    ``identity`` as its SPIFFE ID. ``tls: plaintext`` endpoints are reached in the clear.
+    """
+
+    name: str
+    hosts: list[str] = []
+    identity: str | None = None
+    tls: Literal["mtls", "plaintext"] = "mtls"
+    endpoints: list[EndpointConfig] = []
+
+    def __post_init__(self) -> None:
+        if not _NAME_RE.match(self.name):
+            raise ValueError(f"name: {self.name!r} is not a DNS-style name")
+        if self.tls == "mtls":
+            if self.identity is None:
+                raise ValueError(f"identity: cluster {self.name!r} uses mtls and needs one")
+            _check_spiffe_id(self.identity, "identity")
+
+
+class LimitsConfig(_Config):
+    """Bounds on what a peer may make us hold (Envoy's defaults unless noted)."""
+
+    max_request_headers_kb: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 60
+    max_request_headers: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 100
+    max_request_line_kb: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 8
+    buffer_kb: Annotated[int, msgspec.Meta(ge=16, le=65536)] = 1024
+    max_idle_connections_per_endpoint: Annotated[int, msgspec.Meta(ge=0)] = 64
+
+
+class TimeoutsConfig(_Config):
+    """Durations in seconds (Envoy's defaults, plus a header-read timeout against slowloris)."""
+
+    header_read_s: PositiveSeconds = 10.0
+    idle_s: PositiveSeconds = 3600.0
+    connect_s: PositiveSeconds = 5.0
+    request_s: PositiveSeconds = 15.0
+    drain_s: PositiveSeconds = 5.0
+
+
+class SidecarConfig(_Config):
+    """A whole sidecar: its workload, listeners, local app, upstream clusters and TLS material."""
+
+    service: str
+    identity: str
+    app: Address
+    tls: TlsConfig
+    namespace: str = "default"
+    listeners: ListenersConfig = ListenersConfig()
+    clusters: list[ClusterConfig] = []
+    limits: LimitsConfig = LimitsConfig()
+    timeouts: TimeoutsConfig = TimeoutsConfig()
+
+    def __post_init__(self) -> None:
+        _check_spiffe_id(self.identity, "identity")
+        seen: set[str] = set()
+        for cluster in self.clusters:
+            for host in (cluster.name, *cluster.hosts):
+                if host in seen:
+                    raise ValueError(f"clusters: host {host!r} names more than one cluster")
+                seen.add(host)
+
+
+class ConfigError(ValueError):
+    """A config document is invalid; the message names the field at fault."""
+
+
+def decode_sidecar_config(data: bytes | str) -> SidecarConfig:
+    """Decode and validate a sidecar.yaml document. Raises ConfigError naming the bad field."""
+    try:
+        return msgspec.yaml.decode(data, type=SidecarConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"not valid YAML: {exc}") from None

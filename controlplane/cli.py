@@ -1,0 +1,90 @@
+"""The single entry point ``glassmesh``. Subcommands import their component lazily, so starting one
+component never loads the others."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _cmd_sidecar(args: argparse.Namespace) -> int:
+    from controlplane.api.sidecar import ConfigError, decode_sidecar_config
+
+    try:
+        config = decode_sidecar_config(Path(args.config).read_bytes())
+    except OSError as exc:
+        print(f"glassmesh sidecar: cannot read {args.config}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"glassmesh sidecar: {args.config}: {exc}", file=sys.stderr)
+        return 2
+    from sidecar.server import SidecarStartError, run
+
+    try:
+        run(config, base_dir=Path(args.config).resolve().parent)
+    except SidecarStartError as exc:
+        print(f"glassmesh sidecar: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_certs(args: argparse.Namespace) -> int:
+    from controlplane.ca import load_or_create_root, write_workload
+
+    directory = Path(args.dir)
+    ca = load_or_create_root(directory, args.trust_domain)
+    for spiffe_id in args.identities:
+        stem = spiffe_id.rstrip("/").rsplit("/", 1)[-1]
+        try:
+            cert, key = write_workload(ca, spiffe_id, directory, stem)
+        except ValueError as exc:
+            print(f"glassmesh certs: {exc}", file=sys.stderr)
+            return 2
+        print(f"{spiffe_id}: {cert} {key}")
+    print(f"trust bundle: {directory / 'ca.pem'}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from controlplane.demo import run_demo
+
+    return run_demo(requests=args.requests)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="glassmesh", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("sidecar", help="run a sidecar proxy from a static config file")
+    p.add_argument("--config", required=True, help="path to sidecar.yaml")
+    p.set_defaults(func=_cmd_sidecar)
+
+    p = sub.add_parser("certs", help="issue workload certificates from a local CA (dev/test)")
+    p.add_argument("--dir", required=True, help="directory holding ca.pem/ca-key.pem")
+    p.add_argument("--trust-domain", default="cluster.local")
+    p.add_argument("identities", nargs="+", help="SPIFFE IDs, spiffe://td/ns/N/sa/S")
+    p.set_defaults(func=_cmd_certs)
+
+    p = sub.add_parser("demo", help="run a sidecar pair before a sample app and show the traffic")
+    p.add_argument("--requests", type=int, default=20, help="requests to send (default 20)")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, configure logging and run one subcommand; returns the exit code."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""glassmesh Grafana dashboards, written as Python and rendered to JSON."""

@@ -1,0 +1,1 @@
+"""The glassmesh sidecar proxy: outbound and inbound listeners, mTLS, routing, admin."""

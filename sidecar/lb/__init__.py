@@ -1,0 +1,1 @@
+"""Load balancers: pick an endpoint of a cluster."""

@@ -1,0 +1,1 @@
+"""Asyncio edges of the data path: connections, upstream pools and TLS."""
