@@ -1,0 +1,40 @@
+"""The inbound listener's policy: requests from peer sidecars go to the local app.
+
+The peer is authenticated by mutual TLS; its SPIFFE ID reaches the app in
+``x-forwarded-client-cert`` (Envoy's XFCC format), which we always set ourselves after removing
+whatever the request carried, so no caller can claim another's identity.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sidecar.http1 import encode
+from sidecar.http1.head import RequestHead
+from sidecar.outbound import finish_headers, split_target
+from sidecar.transport.pool import Cluster
+
+if TYPE_CHECKING:
+    from sidecar.transport.downstream import DownstreamConnection
+
+XFCC = b"x-forwarded-client-cert"
+_DROP = encode.HOP_BY_HOP | {b"host", b"expect", XFCC}
+
+
+class InboundPolicy:
+    """Forwards every request to the local app, stamped with the caller's verified identity."""
+
+    def __init__(self, app: Cluster, own_id: str) -> None:
+        self._app = app
+        self._by = f"By={own_id};URI=".encode("ascii")
+        app_endpoint = app.endpoints[0]
+        self._default_authority = f"{app_endpoint.host}:{app_endpoint.port}".encode("ascii")
+
+    def route(self, head: RequestHead, conn: DownstreamConnection) -> tuple[Cluster, bytes]:
+        authority, path = split_target(head.target, head.host)
+        headers = [(b"host", authority or self._default_authority)]
+        headers += encode.forwardable(head.headers, head.connection, _DROP)
+        if conn.peer_id is not None:
+            headers.append((XFCC, self._by + conn.peer_id.encode("ascii")))
+        finish_headers(head, headers, bool(head.upgrade) and b"upgrade" in head.connection)
+        return self._app, encode.request_head(head.method, path, headers)

@@ -1,0 +1,185 @@
+"""A running sidecar: builds clusters and listeners from its config, serves until SIGTERM, then
+drains in-flight requests (bounded) and exits."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import ssl
+from pathlib import Path
+
+import uvloop
+from aiohttp import web
+
+from controlplane.api.sidecar import ClusterConfig, SidecarConfig
+from sidecar.admin import make_app
+from sidecar.http1.codec import DecoderLimits
+from sidecar.inbound import InboundPolicy
+from sidecar.outbound import OutboundPolicy
+from sidecar.transport.downstream import DownstreamConnection
+from sidecar.transport.listener import ListenerContext, Policy, Timeouts
+from sidecar.transport.pool import Cluster, ClusterSettings, Endpoint
+from sidecar.transport.tls import TlsMaterialError, client_context, peer_spiffe_id, server_context
+
+log = logging.getLogger("glassmesh.sidecar")
+
+
+class SidecarStartError(Exception):
+    """The sidecar cannot start: bad TLS material or a port it cannot bind."""
+
+
+class Sidecar:
+    """One sidecar's listeners, clusters and admin API on the running event loop."""
+
+    def __init__(self, config: SidecarConfig, base_dir: Path) -> None:
+        self.config = config
+        self.base_dir = base_dir
+        self.ready = False
+        self.draining = False
+        limits = config.limits
+        self._decoder_limits = DecoderLimits(
+            max_head_bytes=limits.max_request_headers_kb * 1024,
+            max_headers=limits.max_request_headers,
+            max_target_bytes=limits.max_request_line_kb * 1024,
+        )
+        try:
+            self._server_ssl = server_context(config.tls, base_dir)
+            self._client_ssl = client_context(config.tls, base_dir)
+        except TlsMaterialError as exc:
+            raise SidecarStartError(str(exc)) from None
+        self.clusters = [self._cluster(c) for c in config.clusters]
+        self.app_cluster = self._make_cluster("inbound|app", None, None, [config.app])
+        self._contexts: dict[str, ListenerContext] = {}
+        self._servers: dict[str, asyncio.AbstractServer] = {}
+        self._admin: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _cluster(self, cfg: ClusterConfig) -> Cluster:
+        tls = self._client_ssl if cfg.tls == "mtls" else None
+        return self._make_cluster(cfg.name, tls, cfg.identity, cfg.endpoints)
+
+    def _make_cluster(
+        self, name: str, tls: ssl.SSLContext | None, identity: str | None, endpoints: list[object]
+    ) -> Cluster:
+        settings = ClusterSettings(
+            name=name,
+            ssl=tls,
+            expected_id=identity if tls else None,
+            connect_timeout_s=self.config.timeouts.connect_s,
+            max_idle=self.config.limits.max_idle_connections_per_endpoint,
+            limits=self._decoder_limits,
+        )
+        return Cluster(settings, [Endpoint(e.address, e.port) for e in endpoints])  # type: ignore[attr-defined]
+
+    def _context(self, name: str, policy: Policy, mtls: bool) -> ListenerContext:
+        t = self.config.timeouts
+        ctx = ListenerContext(
+            name=name,
+            loop=asyncio.get_running_loop(),
+            policy=policy,
+            timeouts=Timeouts(t.header_read_s, t.idle_s, t.request_s),
+            decoder_limits=self._decoder_limits,
+            buffer_bytes=self.config.limits.buffer_kb * 1024,
+            require_peer_id=mtls,
+            peer_id_of=lambda tr: peer_spiffe_id(tr.get_extra_info("peercert")),
+        )
+        self._contexts[name] = ctx
+        return ctx
+
+    async def start(self) -> None:
+        """Bind every listener and the admin API. Raises SidecarStartError if one cannot bind."""
+        by_host: dict[bytes, Cluster] = {}
+        for cfg, cluster in zip(self.config.clusters, self.clusters, strict=True):
+            for host in (cfg.name, *cfg.hosts):
+                by_host[host.lower().encode("ascii")] = cluster
+        outbound = self._context("outbound", OutboundPolicy(by_host), mtls=False)
+        inbound = self._context(
+            "inbound", InboundPolicy(self.app_cluster, self.config.identity), mtls=True
+        )
+        listeners = self.config.listeners
+        await self._listen(outbound, listeners.outbound.address, listeners.outbound.port, None)
+        await self._listen(
+            inbound, listeners.inbound.address, listeners.inbound.port, self._server_ssl
+        )
+        self._admin = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
+        await self._admin.setup()
+        site = web.TCPSite(self._admin, listeners.admin.address, listeners.admin.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise SidecarStartError(f"listeners.admin: cannot bind: {exc.strerror}") from None
+        for ctx in self._contexts.values():
+            self._tasks.append(asyncio.get_running_loop().create_task(ctx.run_sweeper()))
+        self.ready = True
+
+    async def _listen(
+        self, ctx: ListenerContext, host: str, port: int, tls: ssl.SSLContext | None
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            server = await loop.create_server(
+                lambda: DownstreamConnection(ctx), host, port, ssl=tls, backlog=1024
+            )
+        except OSError as exc:
+            raise SidecarStartError(f"listeners.{ctx.name}: cannot bind: {exc.strerror}") from None
+        self._servers[ctx.name] = server
+
+    def bound_addresses(self) -> dict[str, str]:
+        """Where each listener actually listens (ports chosen at bind time when 0)."""
+        out: dict[str, str] = {}
+        for name, server in self._servers.items():
+            host, port = server.sockets[0].getsockname()[:2]
+            out[name] = f"{host}:{port}"
+        if self._admin is not None:
+            for addr in self._admin.addresses:
+                out["admin"] = f"{addr[0]}:{addr[1]}"
+        return out
+
+    def all_clusters(self) -> list[Cluster]:
+        return [*self.clusters, self.app_cluster]
+
+    def listener_contexts(self) -> list[ListenerContext]:
+        return list(self._contexts.values())
+
+    async def shutdown(self) -> None:
+        """Stop accepting, drain in-flight requests within ``timeouts.drain_s``, close all.
+        Idempotent."""
+        if self.draining:
+            return
+        self.draining = True
+        self.ready = False
+        for server in self._servers.values():
+            server.close()
+        await asyncio.gather(
+            *(ctx.drain(self.config.timeouts.drain_s) for ctx in self._contexts.values())
+        )
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for cluster in self.all_clusters():
+            await cluster.close()
+        if self._admin is not None:
+            await self._admin.cleanup()
+
+
+async def serve(config: SidecarConfig, base_dir: Path) -> None:
+    """Run a sidecar until SIGTERM or SIGINT, then shut it down gracefully."""
+    sidecar = Sidecar(config, base_dir)
+    await sidecar.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("sidecar %s ready: %s", config.service, sidecar.bound_addresses())
+    await stop.wait()
+    log.info("draining")
+    await sidecar.shutdown()
+
+
+def run(config: SidecarConfig, base_dir: Path) -> None:
+    """Run a sidecar process on uvloop. Raises SidecarStartError if it cannot start."""
+    uvloop.run(serve(config, base_dir))

@@ -1,0 +1,432 @@
+"""One downstream connection: decodes its requests, forwards each to an upstream connection and
+streams the response back, one exchange at a time and in order.
+
+Bytes flow through in both directions without a whole body ever being held: what one side
+delivers in a read is written to the other side once the read is decoded (so a head and the first
+body bytes leave in one write), and when a side's write buffer fills, the other side stops reading
+until it drains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, cast
+
+from sidecar import local_reply, stats
+from sidecar.http1 import encode
+from sidecar.http1.codec import RequestDecoder
+from sidecar.http1.errors import ProtocolError
+from sidecar.http1.head import RequestHead, ResponseHead
+from sidecar.local_reply import LocalReply
+from sidecar.transport.upstream import UpstreamConnection
+
+if TYPE_CHECKING:
+    from sidecar.transport.listener import ListenerContext
+    from sidecar.transport.pool import Cluster
+
+log = logging.getLogger("glassmesh.sidecar")
+_RESPONSE_DROP = encode.HOP_BY_HOP
+# Why reading from the downstream is paused (a bit each); it resumes when none is left.
+_PAUSE_UPSTREAM_FULL = 1
+_PAUSE_PIPELINED = 2
+
+
+class DownstreamConnection(asyncio.Protocol):
+    """Server side of a connection from a client (the local app, or a peer sidecar)."""
+
+    def __init__(self, ctx: ListenerContext) -> None:
+        self.ctx = ctx
+        self.transport: asyncio.Transport | None = None
+        self.decoder = RequestDecoder(self, ctx.decoder_limits)
+        self.peer_id: str | None = None
+        self.peer_address = ""
+        self.closing = False
+        self._paused = 0
+        self._up: UpstreamConnection | None = None
+        self._cluster: Cluster | None = None
+        self._to_up: list[bytes] = []
+        self._to_up_size = 0
+        self._to_down: list[bytes] = []
+        self._reset_exchange()
+        self.head_started = -1.0
+        self.last_active = ctx.loop.time()
+
+    def _reset_exchange(self) -> None:
+        self.in_request = False
+        self.request_started = 0.0
+        self._head: RequestHead | None = None
+        self._discard_body = False
+        self._request_done = False
+        self._req_chunked = False
+        self._resp_started = False
+        self._resp_chunked = False
+        self._resp_until_close = False
+        self._skip_interim = False
+        self._keep_alive = True
+        self._upgrade = False
+        self._tunnel = False
+        self._tunnel_rest = b""
+        self._retry_head = b""
+        self._switching = False
+
+    # asyncio callbacks ------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        self.transport = transport
+        ctx = self.ctx
+        ctx.stats.cx_total += 1
+        ctx.stats.cx_active += 1
+        peer = transport.get_extra_info("peername")
+        self.peer_address = str(peer[0]) if peer else ""
+        if ctx.require_peer_id:
+            self.peer_id = ctx.peer_id_of(transport)
+            if self.peer_id is None:
+                transport.abort()  # a mesh peer must present exactly one SPIFFE ID
+                return
+        transport.set_write_buffer_limits(high=ctx.buffer_bytes)
+        ctx.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self._tunnel:
+            if self._up is not None:
+                self._up.write(data)
+            return
+        if not self.in_request and self.head_started < 0:
+            self.head_started = self.ctx.loop.time()
+        try:
+            offset = self.decoder.feed(data)
+        except ProtocolError as exc:
+            self._protocol_error(exc)
+            return
+        except Exception:
+            # Our bug, not the peer's: log it and drop this connection, never the process.
+            log.exception("internal error on %s connection", self.ctx.name)
+            self._abort()
+            return
+        if offset >= 0:
+            self._tunnel_rest += data[offset:]
+        self._flush_up()
+        if self.decoder.has_deferred:
+            self._pause(_PAUSE_PIPELINED)
+
+    def eof_received(self) -> bool | None:
+        # A half-close from a client that has sent its request still lets us answer it.
+        return bool(self.in_request)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        ctx = self.ctx
+        ctx.stats.cx_active -= 1
+        ctx.connections.discard(self)
+        self.closing = True
+        up = self._up
+        if up is not None:
+            self._up = None
+            if self.in_request and not self._tunnel:
+                ctx.stats.flags[stats.DOWNSTREAM_CLOSED] += 1
+            up.close()
+
+    def pause_writing(self) -> None:
+        if self._up is not None and self._up.transport is not None:
+            self._up.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self._up is not None and self._up.transport is not None:
+            self._up.transport.resume_reading()
+
+    # request events (from the decoder) --------------------------------------------------------
+    def on_request_head(self, head: RequestHead) -> None:
+        if self.closing:
+            return
+        ctx = self.ctx
+        ctx.stats.rq_total += 1
+        self.in_request = True
+        self.head_started = -1.0
+        self.request_started = ctx.loop.time()
+        self._head = head
+        self._keep_alive = head.keep_alive and not ctx.draining
+        try:
+            cluster, head_bytes = ctx.policy.route(head, self)
+        except LocalReply as reply:
+            self._discard_body = True
+            self._keep_alive = self._keep_alive and not head.has_body
+            self._reply(reply.status, reply.flag, reply.detail)
+            return
+        self._cluster = cluster
+        self._req_chunked = head.chunked
+        self._upgrade = bool(head.upgrade) and b"upgrade" in head.connection
+        if head.expect_continue:
+            self._write_down(encode.CONTINUE)
+        self._to_up.append(head_bytes)
+        self._to_up_size += len(head_bytes)
+        if not head.has_body:
+            self._retry_head = head_bytes
+        conn = cluster.acquire(self._on_connected)
+        if conn is not None:
+            self._bind(conn)
+
+    def on_request_body(self, data: bytes) -> None:
+        if self._discard_body or self.closing:
+            return
+        if self._req_chunked:
+            data = encode.chunk(data)
+        self._to_up.append(data)
+        self._to_up_size += len(data)
+        if self._up is None and self._to_up_size > self.ctx.buffer_bytes:
+            self._pause(_PAUSE_UPSTREAM_FULL)
+
+    def on_request_end(self) -> None:
+        if self.closing:
+            return
+        self._request_done = True
+        if self._discard_body:
+            self._finish()  # the local reply has been sent; the body it did not need is read
+            return
+        if self._req_chunked:
+            self._to_up.append(encode.LAST_CHUNK)
+
+    # upstream binding -------------------------------------------------------------------------
+    def _on_connected(
+        self, conn: UpstreamConnection | None, failure: tuple[int, str, str] | None
+    ) -> None:
+        if self.closing or not self.in_request or self._resp_started:
+            if conn is not None and self._cluster is not None:
+                self._cluster.release(conn)
+            return
+        if conn is None:
+            assert failure is not None
+            self._fail(*failure)
+            return
+        self._bind(conn)
+        self._flush_up()
+
+    def _bind(self, conn: UpstreamConnection) -> None:
+        self._up = conn
+        conn.owner = self
+        if self._head is not None and self._head.method == b"HEAD":
+            conn.decoder.expect_head_response()
+
+    def _flush_up(self) -> None:
+        up = self._up
+        if up is not None and self._to_up:
+            to_up = self._to_up
+            up.write(to_up[0] if len(to_up) == 1 else b"".join(to_up))
+            to_up.clear()
+            self._to_up_size = 0
+            self._resume(_PAUSE_UPSTREAM_FULL)
+
+    # response events (from the upstream connection) ------------------------------------------
+    def on_response_head(self, head: ResponseHead) -> None:
+        status = head.status
+        if status < 200 and not (status == 101 and self._upgrade):
+            self._skip_interim = True  # 1xx interim responses are not forwarded
+            return
+        self._resp_started = True
+        self._retry_head = b""
+        request = self._head
+        assert request is not None
+        headers = encode.forwardable(head.headers, head.connection, _RESPONSE_DROP)
+        if status == 101:
+            self._switching = True
+            headers += ((b"connection", b"upgrade"), (b"upgrade", request.upgrade))
+        elif head.bodyless:
+            if head.content_length >= 0 and request.method == b"HEAD":
+                headers.append((b"content-length", b"%d" % head.content_length))
+        elif head.content_length >= 0:
+            headers.append((b"content-length", b"%d" % head.content_length))
+        elif request.http11:
+            self._resp_chunked = True
+            self._resp_until_close = not head.chunked
+            headers.append((b"transfer-encoding", b"chunked"))
+        else:
+            self._resp_until_close = not head.chunked
+            self._keep_alive = False  # an HTTP/1.0 client reads this body until we close
+        if self._upgrade and status != 101:
+            self._keep_alive = False
+        if not self._keep_alive:
+            headers.append((b"connection", b"close"))
+        elif not request.http11:
+            headers.append((b"connection", b"keep-alive"))
+        self._write_down(encode.response_head(status, head.reason, headers))
+
+    def on_response_body(self, data: bytes) -> None:
+        self._write_down(encode.chunk(data) if self._resp_chunked else data)
+
+    def on_response_end(self) -> None:
+        if self._skip_interim:
+            self._skip_interim = False
+            return
+        if self._switching:
+            return  # a 101's end: the upgrade itself follows (on_upstream_upgraded)
+        if self._resp_chunked:
+            self._write_down(encode.LAST_CHUNK)
+        up, cluster = self._up, self._cluster
+        self._up = None
+        if up is not None and cluster is not None:
+            if self._request_done and not self._upgrade:
+                cluster.release(up)
+            else:
+                cluster.discard(up)
+        if not self._request_done:
+            # The upstream answered before the request body ended: stop reading the request.
+            self._keep_alive = False
+        self._finish()
+
+    def on_upstream_upgraded(self, rest: bytes) -> None:
+        """The upstream switched protocols: from now on both sides are a raw byte tunnel."""
+        self._tunnel = True
+        if rest:
+            self._write_down(rest)
+        self.flush()
+        if self._tunnel_rest and self._up is not None:
+            self._up.write(self._tunnel_rest)
+            self._tunnel_rest = b""
+        self._resume(_PAUSE_PIPELINED)
+
+    def on_upstream_tunnel_data(self, data: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(data)
+
+    def on_upstream_error(self, conn: UpstreamConnection, error: ProtocolError | None) -> None:
+        if conn is not self._up:
+            return
+        self._up = None
+        if self._tunnel:
+            self._close()
+            return
+        if error is None and self._resp_until_close and self._resp_started:
+            self.on_response_end()  # the upstream's close ends a close-delimited body
+            return
+        if error is None and self._retry_head and conn.uses > 0 and self._cluster is not None:
+            # A pooled connection the upstream had already closed: try once on a fresh one.
+            self._to_up = [self._retry_head]
+            self._retry_head = b""
+            fresh = self._cluster.acquire(self._on_connected)
+            if fresh is not None:
+                self._bind(fresh)
+                self._flush_up()
+            return
+        if error is not None:
+            self._fail(*local_reply.PROTOCOL)
+        else:
+            self._fail(*local_reply.RESET)
+
+    def set_upstream_paused(self, paused: bool) -> None:
+        if paused:
+            self._pause(_PAUSE_UPSTREAM_FULL)
+        else:
+            self._resume(_PAUSE_UPSTREAM_FULL)
+
+    def flush(self) -> None:
+        """Write what the last upstream read produced for the client, in one write."""
+        out = self._to_down
+        if out and self.transport is not None:
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+            out.clear()
+
+    # endings ----------------------------------------------------------------------------------
+    def _write_down(self, data: bytes) -> None:
+        self._to_down.append(data)
+
+    def _finish(self) -> None:
+        """The exchange is over: close, or go on with the next (possibly pipelined) request."""
+        keep_alive = self._keep_alive and not self.closing
+        self.flush()
+        self._reset_exchange()
+        self.last_active = self.ctx.loop.time()
+        if not keep_alive:
+            self._close()
+            return
+        if self.decoder.held:
+            try:
+                self.decoder.resume()
+            except ProtocolError as exc:
+                self._protocol_error(exc)
+                return
+            self._flush_up()
+        if not self.decoder.has_deferred:
+            self._resume(_PAUSE_PIPELINED)
+
+    def _reply(self, status: int, flag: str, detail: str) -> None:
+        """Answer the current request ourselves."""
+        ctx = self.ctx
+        ctx.stats.flags[flag] += 1
+        ctx.stats.status[status] += 1
+        self._resp_started = True
+        self._to_up.clear()
+        self._to_up_size = 0
+        self._write_down(local_reply.encode(status, flag, detail, not self._keep_alive))
+        self.flush()
+        if self._request_done or not self._keep_alive:
+            self._finish()
+
+    def _fail(self, status: int, flag: str, detail: str) -> None:
+        """The upstream failed this exchange: answer if we still can, else cut the client off."""
+        up = self._up
+        self._up = None
+        if up is not None and self._cluster is not None:
+            self._cluster.discard(up)
+        if self._resp_started:
+            self.ctx.stats.flags[flag] += 1
+            self._abort()
+            return
+        self._discard_body = True
+        if not self._request_done:
+            self._keep_alive = False
+        self._reply(status, flag, detail)
+
+    def _protocol_error(self, exc: ProtocolError) -> None:
+        """A bad request: answer its status and close; nothing of it reaches an upstream."""
+        up = self._up
+        self._up = None
+        if up is not None and self._cluster is not None:
+            self._cluster.discard(up)
+        if self._resp_started or self.in_request:
+            self._abort()
+            return
+        self.ctx.stats.flags[stats.DOWNSTREAM_PROTOCOL_ERROR] += 1
+        self._keep_alive = False
+        self._to_down.clear()
+        self._reply(exc.status, stats.DOWNSTREAM_PROTOCOL_ERROR, exc.reason)
+
+    def on_timeout(self, kind: str) -> None:
+        """Called by the listener's sweeper when a deadline of this connection passed."""
+        if kind == "request":
+            if self._resp_started:
+                self.ctx.stats.flags[stats.UPSTREAM_TIMEOUT] += 1
+                self._abort()
+            else:
+                self._keep_alive = False
+                self._fail(*local_reply.TIMEOUT)
+        elif kind == "header":
+            self._keep_alive = False
+            self._reply(408, stats.DOWNSTREAM_PROTOCOL_ERROR, "request header read timeout")
+        else:
+            self._close()
+
+    def _pause(self, reason: int) -> None:
+        if not self._paused and self.transport is not None:
+            self.transport.pause_reading()
+        self._paused |= reason
+
+    def _resume(self, reason: int) -> None:
+        if self._paused & reason:
+            self._paused &= ~reason
+            if not self._paused and self.transport is not None and not self.closing:
+                self.transport.resume_reading()
+
+    def _close(self) -> None:
+        self.closing = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def _abort(self) -> None:
+        self.closing = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def close_when_idle(self) -> None:
+        """Drain: close now if no exchange is in flight, else after the current response."""
+        self._keep_alive = False
+        if not self.in_request:
+            self._close()

@@ -1,0 +1,137 @@
+"""One connection to an upstream endpoint: writes requests, decodes responses for its owner.
+
+An upstream connection serves one exchange at a time. Its owner (the downstream connection whose
+request it carries) receives the decoded response events; between exchanges it idles in its
+endpoint's pool and has no owner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, cast, Protocol
+
+from sidecar.http1.codec import DecoderLimits, ResponseDecoder
+from sidecar.http1.errors import ProtocolError
+from sidecar.http1.head import ResponseHead
+from sidecar.transport.tls import peer_spiffe_id
+
+if TYPE_CHECKING:
+    from sidecar.transport.pool import Endpoint
+
+
+class Owner(Protocol):
+    """What an upstream connection reports to the exchange that uses it."""
+
+    def on_response_head(self, head: ResponseHead) -> None: ...
+    def on_response_body(self, data: bytes) -> None: ...
+    def on_response_end(self) -> None: ...
+    def on_upstream_error(self, conn: UpstreamConnection, error: ProtocolError | None) -> None: ...
+    def on_upstream_upgraded(self, rest: bytes) -> None: ...
+    def on_upstream_tunnel_data(self, data: bytes) -> None: ...
+    def flush(self) -> None: ...
+    def set_upstream_paused(self, paused: bool) -> None: ...
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """Client side of an HTTP/1.1 connection to one endpoint (plaintext or mutual TLS)."""
+
+    __slots__ = (
+        "alive",
+        "decoder",
+        "endpoint",
+        "expected_id",
+        "identity_ok",
+        "owner",
+        "transport",
+        "tunnel",
+        "uses",
+    )
+
+    def __init__(self, endpoint: Endpoint, expected_id: str | None, limits: DecoderLimits) -> None:
+        self.endpoint = endpoint
+        self.expected_id = expected_id
+        self.decoder = ResponseDecoder(self, limits)
+        self.transport: asyncio.Transport | None = None
+        self.owner: Owner | None = None
+        self.alive = False
+        self.identity_ok = expected_id is None
+        self.tunnel = False
+        self.uses = 0
+
+    # asyncio callbacks ------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        self.transport = transport
+        if self.expected_id is not None:
+            # Secure naming: the peer must be the workload the cluster says serves it.
+            self.identity_ok = peer_spiffe_id(transport.get_extra_info("peercert")) == (
+                self.expected_id
+            )
+            if not self.identity_ok:
+                transport.abort()
+                return
+        self.alive = True
+        self.endpoint.active += 1
+        transport.set_write_buffer_limits(high=256 * 1024)
+
+    def data_received(self, data: bytes) -> None:
+        owner = self.owner
+        if self.tunnel and owner is not None:
+            owner.on_upstream_tunnel_data(data)
+            return
+        if owner is None:
+            # Bytes with no request outstanding: the upstream is confused; never reuse it.
+            self.close()
+            return
+        try:
+            offset = self.decoder.feed(data)
+        except ProtocolError as exc:
+            self.close()
+            owner.on_upstream_error(self, exc)
+            return
+        if offset >= 0 and self.owner is owner:
+            self.tunnel = True
+            owner.on_upstream_upgraded(data[offset:])
+        owner.flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.identity_ok:
+            self.endpoint.active -= 1
+        self.alive = False
+        owner, self.owner = self.owner, None
+        if owner is not None:
+            owner.on_upstream_error(self, None)
+
+    def pause_writing(self) -> None:
+        if self.owner is not None:
+            self.owner.set_upstream_paused(True)
+
+    def resume_writing(self) -> None:
+        if self.owner is not None:
+            self.owner.set_upstream_paused(False)
+
+    # decoder sink -----------------------------------------------------------------------------
+    def on_response_head(self, head: ResponseHead) -> None:
+        if self.owner is not None:
+            self.owner.on_response_head(head)
+
+    def on_response_body(self, data: bytes) -> None:
+        if self.owner is not None:
+            self.owner.on_response_body(data)
+
+    def on_response_end(self) -> None:
+        if self.owner is not None:
+            self.owner.on_response_end()
+
+    # used by the owner ------------------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        """Send bytes; a no-op once the connection is gone (the loss is reported separately)."""
+        if self.transport is not None:
+            self.transport.write(data)
+
+    def close(self) -> None:
+        """Abort the connection without reporting it to the owner."""
+        self.alive = False
+        self.owner = None
+        if self.transport is not None:
+            self.transport.abort()
