@@ -47,7 +47,7 @@ def _reason(status: int) -> bytes:
 
 
 # Upstream failures, by kind -> (status, flag). Envoy's mapping, narrowed to what HTTP/1 needs.
-NO_ROUTE = LocalReply(404, stats.NO_ROUTE, "no cluster for this host")
+NO_ROUTE = (404, stats.NO_ROUTE, "no cluster for this host")
 CONNECT_FAILED = (502, stats.UPSTREAM_FAILURE, "upstream connect error")
 CONNECT_TIMEOUT = (503, stats.UPSTREAM_FAILURE, "upstream connect timeout")
 NO_HEALTHY = (503, stats.NO_HEALTHY_UPSTREAM, "no healthy upstream")

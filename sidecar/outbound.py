@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from sidecar import local_reply
 from sidecar.http1 import encode
 from sidecar.http1.head import RequestHead
+from sidecar.local_reply import LocalReply
 from sidecar.transport.pool import Cluster
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ class OutboundPolicy:
         authority, path = split_target(head.target, head.host)
         cluster = self._clusters.get(host_key(authority))
         if cluster is None:
-            raise local_reply.NO_ROUTE
+            raise LocalReply(*local_reply.NO_ROUTE)
         headers = [(b"host", authority)]
         headers += encode.forwardable(head.headers, head.connection, _DROP)
         if not any(name == b"x-forwarded-proto" for name, _ in headers):

@@ -8,12 +8,13 @@ import contextlib
 import logging
 import signal
 import ssl
+from collections.abc import Sequence
 from pathlib import Path
 
 import uvloop
 from aiohttp import web
 
-from controlplane.api.sidecar import ClusterConfig, SidecarConfig
+from controlplane.api.sidecar import Address, ClusterConfig, EndpointConfig, SidecarConfig
 from sidecar.admin import make_app
 from sidecar.http1.codec import DecoderLimits
 from sidecar.inbound import InboundPolicy
@@ -52,7 +53,7 @@ class Sidecar:
         self.clusters = [self._cluster(c) for c in config.clusters]
         self.app_cluster = self._make_cluster("inbound|app", None, None, [config.app])
         self._contexts: dict[str, ListenerContext] = {}
-        self._servers: dict[str, asyncio.AbstractServer] = {}
+        self._servers: dict[str, asyncio.Server] = {}
         self._admin: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -61,7 +62,11 @@ class Sidecar:
         return self._make_cluster(cfg.name, tls, cfg.identity, cfg.endpoints)
 
     def _make_cluster(
-        self, name: str, tls: ssl.SSLContext | None, identity: str | None, endpoints: list[object]
+        self,
+        name: str,
+        tls: ssl.SSLContext | None,
+        identity: str | None,
+        endpoints: Sequence[EndpointConfig | Address],
     ) -> Cluster:
         settings = ClusterSettings(
             name=name,
@@ -71,7 +76,7 @@ class Sidecar:
             max_idle=self.config.limits.max_idle_connections_per_endpoint,
             limits=self._decoder_limits,
         )
-        return Cluster(settings, [Endpoint(e.address, e.port) for e in endpoints])  # type: ignore[attr-defined]
+        return Cluster(settings, [Endpoint(e.address, e.port) for e in endpoints])
 
     def _context(self, name: str, policy: Policy, mtls: bool) -> ListenerContext:
         t = self.config.timeouts

@@ -27,14 +27,14 @@ def _check_spiffe_id(value: str, field: str) -> None:
         raise ValueError(f"{field}: {value!r} is not a SPIFFE ID like spiffe://td/ns/N/sa/S")
 
 
-class Address(_Config):
+class Address(_Config, frozen=True):
     """A host and port to listen on or connect to."""
 
     port: Port
     address: str = "127.0.0.1"
 
 
-class TlsConfig(_Config):
+class TlsConfig(_Config, frozen=True):
     """The workload's TLS material, as PEM files."""
 
     cert: str
@@ -42,7 +42,7 @@ class TlsConfig(_Config):
     ca_bundle: str
 
 
-class ListenersConfig(_Config):
+class ListenersConfig(_Config, frozen=True):
     """Where the sidecar listens. Port 0 picks a free port (the admin API reports it)."""
 
     outbound: Address = Address(port=15001)
@@ -50,14 +50,14 @@ class ListenersConfig(_Config):
     admin: Address = Address(port=15000)
 
 
-class EndpointConfig(_Config):
+class EndpointConfig(_Config, frozen=True):
     """One instance of a cluster."""
 
     address: str
     port: Port
 
 
-class ClusterConfig(_Config):
+class ClusterConfig(_Config, frozen=True):
     """An upstream service: the hosts that name it and the endpoints that serve it.
 
     ``tls: mtls`` endpoints are peer sidecars, reached over mutual TLS; the peer must present
@@ -79,7 +79,7 @@ class ClusterConfig(_Config):
             _check_spiffe_id(self.identity, "identity")
 
 
-class LimitsConfig(_Config):
+class LimitsConfig(_Config, frozen=True):
     """Bounds on what a peer may make us hold (Envoy's defaults unless noted)."""
 
     max_request_headers_kb: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 60
@@ -89,7 +89,7 @@ class LimitsConfig(_Config):
     max_idle_connections_per_endpoint: Annotated[int, msgspec.Meta(ge=0)] = 64
 
 
-class TimeoutsConfig(_Config):
+class TimeoutsConfig(_Config, frozen=True):
     """Durations in seconds (Envoy's defaults, plus a header-read timeout against slowloris)."""
 
     header_read_s: PositiveSeconds = 10.0
@@ -99,7 +99,7 @@ class TimeoutsConfig(_Config):
     drain_s: PositiveSeconds = 5.0
 
 
-class SidecarConfig(_Config):
+class SidecarConfig(_Config, frozen=True):
     """A whole sidecar: its workload, listeners, local app, upstream clusters and TLS material."""
 
     service: str

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import httptools
 
@@ -68,6 +68,7 @@ class _Decoder:
 
     def __init__(self, limits: DecoderLimits) -> None:
         self._limits = limits
+        self._parser: Any = None  # the httptools parser, set by the subclass
         self._headers: list[tuple[bytes, bytes]] = []
         self._in_head = False
         self._fed_in_head = 0
@@ -138,8 +139,8 @@ def content_length(values: list[bytes]) -> int:
     """The one Content-Length that every value agrees on; raises ProtocolError otherwise."""
     result = -1
     for value in values:
-        for item in value.split(b","):
-            item = item.strip(b" \t")
+        for raw in value.split(b","):
+            item = raw.strip(b" \t")
             if not _DIGITS.match(item):
                 raise ProtocolError(400, "invalid Content-Length")
             number = int(item)
@@ -270,6 +271,26 @@ class RequestDecoder(_Decoder):
 
 def _check_request_framing(head: RequestHead) -> None:
     """Fill the framing fields of ``head`` from its headers; raise ProtocolError if ambiguous."""
+    hosts, lengths, codings = _scan_request_headers(head)
+    if len(hosts) > 1 or (head.http11 and not hosts):
+        raise ProtocolError(400, "a request needs exactly one Host header")
+    if hosts:
+        if not _HOST.match(hosts[0]):
+            raise ProtocolError(400, "invalid Host header")
+        head.host = hosts[0]
+    if codings:
+        if lengths:
+            raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
+        if not head.http11:
+            raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
+        head.chunked = _chunked(codings)
+    elif lengths:
+        head.content_length = content_length(lengths)
+
+
+def _scan_request_headers(head: RequestHead) -> tuple[list[bytes], list[bytes], list[bytes]]:
+    """One pass over the fields: (Host values, Content-Length values, Transfer-Encoding values);
+    also sets ``connection``, ``expect_continue`` and ``upgrade`` on ``head``."""
     hosts: list[bytes] = []
     lengths: list[bytes] = []
     codings: list[bytes] = []
@@ -288,20 +309,7 @@ def _check_request_framing(head: RequestHead) -> None:
             head.expect_continue = True
         elif name == b"upgrade":
             head.upgrade = value
-    if len(hosts) > 1 or (head.http11 and not hosts):
-        raise ProtocolError(400, "a request needs exactly one Host header")
-    if hosts:
-        if not _HOST.match(hosts[0]):
-            raise ProtocolError(400, "invalid Host header")
-        head.host = hosts[0]
-    if codings:
-        if lengths:
-            raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
-        if not head.http11:
-            raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
-        head.chunked = _chunked(codings)
-    elif lengths:
-        head.content_length = content_length(lengths)
+    return hosts, lengths, codings
 
 
 class ResponseDecoder(_Decoder):

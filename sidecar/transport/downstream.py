@@ -117,7 +117,7 @@ class DownstreamConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         ctx = self.ctx
         ctx.stats.cx_active -= 1
-        ctx.connections.discard(self)
+        ctx.forget(self)
         self.closing = True
         up = self._up
         if up is not None:

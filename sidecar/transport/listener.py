@@ -54,9 +54,16 @@ class ListenerContext:
     stats: ListenerStats = field(init=False)
     connections: set[DownstreamConnection] = field(default_factory=set)
     draining: bool = False
+    drained: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.stats = ListenerStats(self.name)
+
+    def forget(self, conn: DownstreamConnection) -> None:
+        """A connection closed; wake a drain waiting for the last one."""
+        self.connections.discard(conn)
+        if self.draining and not self.connections:
+            self.drained.set()
 
     def sweep(self) -> None:
         """Fire every deadline that has passed."""
@@ -86,10 +93,11 @@ class ListenerContext:
         self.draining = True
         for conn in list(self.connections):
             conn.close_when_idle()
+        if not self.connections:
+            return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(deadline_s):
-                while self.connections:
-                    await asyncio.sleep(0.05)
+                await self.drained.wait()
         for conn in list(self.connections):
             if conn.transport is not None:
                 conn.transport.abort()

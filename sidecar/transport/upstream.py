@@ -8,7 +8,7 @@ endpoint's pool and has no owner.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, cast, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from sidecar.http1.codec import DecoderLimits, ResponseDecoder
 from sidecar.http1.errors import ProtocolError
