@@ -23,8 +23,13 @@ from sidecar.transport.downstream import DownstreamConnection
 from sidecar.transport.listener import ListenerContext, Policy, Timeouts
 from sidecar.transport.pool import Cluster, ClusterSettings, Endpoint
 from sidecar.transport.tls import TlsMaterialError, client_context, peer_spiffe_id, server_context
+from sidecar.tuning import tune_allocator
 
 log = logging.getLogger("glassmesh.sidecar")
+
+
+MESH_HEADROOM_FIELDS = 8
+MESH_HEADROOM_BYTES = 2048
 
 
 class SidecarStartError(Exception):
@@ -80,12 +85,21 @@ class Sidecar:
 
     def _context(self, name: str, policy: Policy, mtls: bool) -> ListenerContext:
         t = self.config.timeouts
+        limits = self._decoder_limits
+        if mtls:
+            # A peer sidecar adds a few fields of its own (x-request-id, x-forwarded-proto) to
+            # what its app sent within the limits; leave room for them.
+            limits = DecoderLimits(
+                max_head_bytes=limits.max_head_bytes + MESH_HEADROOM_BYTES,
+                max_headers=limits.max_headers + MESH_HEADROOM_FIELDS,
+                max_target_bytes=limits.max_target_bytes,
+            )
         ctx = ListenerContext(
             name=name,
             loop=asyncio.get_running_loop(),
             policy=policy,
             timeouts=Timeouts(t.header_read_s, t.idle_s, t.request_s),
-            decoder_limits=self._decoder_limits,
+            decoder_limits=limits,
             buffer_bytes=self.config.limits.buffer_kb * 1024,
             require_peer_id=mtls,
             peer_id_of=lambda tr: peer_spiffe_id(tr.get_extra_info("peercert")),
@@ -187,4 +201,5 @@ async def serve(config: SidecarConfig, base_dir: Path) -> None:
 
 def run(config: SidecarConfig, base_dir: Path) -> None:
     """Run a sidecar process on uvloop. Raises SidecarStartError if it cannot start."""
+    tune_allocator()
     uvloop.run(serve(config, base_dir))

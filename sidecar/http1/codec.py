@@ -19,11 +19,13 @@ import httptools
 from sidecar.http1.errors import ProtocolError
 from sidecar.http1.head import RequestHead, ResponseHead
 
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_NAMES = re.compile(_TOKEN + rb"(?:\n" + _TOKEN + rb")*\Z")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _DIGITS = re.compile(rb"[0-9]{1,18}\Z")
 # Origin form, absolute form (proxy requests), or "*"; no fragment, no NUL, no control bytes.
-_TARGET = re.compile(rb"(/|https?://[^/?#\s]+(/|\?|\Z)|\*\Z)[\x21-\x7e]*\Z", re.IGNORECASE)
+_TARGET = re.compile(rb"(/|https?://[^/?#\s]+(/|\?|\Z)|\*\Z)[\x21-\x22\x24-\x7e]*\Z", re.I)
+_AUTHORITY = re.compile(rb"[A-Za-z0-9\-._~]+:[0-9]{1,5}\Z")  # CONNECT's target
 _HOST = re.compile(rb"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(:[0-9]{0,5})?\Z")
 # Bytes a message may spend outside its body (chunk-size lines, extensions) without progress.
 _MAX_FRAMING_BYTES = 16 * 1024
@@ -55,42 +57,40 @@ class ResponseSink(Protocol):
 
 
 class _Decoder:
-    """State shared by the request and response decoders: head accounting and header checks."""
+    """State shared by the request and response decoders: head accounting and header checks.
+
+    Header fields arrive from llhttp as a flat list (name, value, name, value, ...) and are
+    validated all at once when the head is complete: one regular-expression pass over all names
+    and one over all values, in C, instead of work per field.
+    """
 
     __slots__ = (
         "_body_seen",
         "_fed_in_head",
-        "_headers",
-        "_in_head",
+        "_in_body",
         "_limits",
         "_parser",
+        "_raw",
     )
 
     def __init__(self, limits: DecoderLimits) -> None:
         self._limits = limits
         self._parser: Any = None  # the httptools parser, set by the subclass
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._in_head = False
+        self._raw: list[bytes] = []
+        self._in_body = False
         self._fed_in_head = 0
         self._body_seen = 0
 
     # httptools callbacks ----------------------------------------------------------------------
     def on_message_begin(self) -> None:
-        self._in_head = True
-        self._fed_in_head = 0
-        self._headers = []
+        self._raw = []
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if not self._in_head:
-            return  # a trailer field: dropped, never merged into the head (RFC 9110 6.5)
-        if not _TOKEN.match(name):
-            raise ProtocolError(400, "invalid header name")
-        if _BAD_VALUE.search(value):
-            raise ProtocolError(400, "invalid character in header value")
-        headers = self._headers
-        headers.append((name.lower(), value.strip(b" \t")))
-        if len(headers) > self._limits.max_headers:
-            raise ProtocolError(431, "too many headers")
+        # After the head, these are trailer fields: they land in a list nobody reads, so they
+        # are dropped, never merged into the head (RFC 9110 6.5).
+        raw = self._raw
+        raw.append(name)
+        raw.append(value)
 
     def on_body(self, data: bytes) -> None:
         self._body_seen = 0
@@ -103,31 +103,63 @@ class _Decoder:
     def _deliver_body(self, data: bytes) -> None:
         raise NotImplementedError
 
-    def _account(self, size: int) -> None:
-        """Bound the bytes a head, or the framing between body bytes, may take."""
-        if self._in_head:
-            self._fed_in_head += size
-            if self._fed_in_head > self._limits.max_head_bytes + self._limits.max_target_bytes:
-                raise ProtocolError(431, "request header section too large")
-        else:
-            self._body_seen += size
-            if self._body_seen > _MAX_FRAMING_BYTES + size:
-                raise ProtocolError(400, "chunk framing too large")
+    def _head_done(self, extra_bytes: int) -> tuple[list[bytes], list[bytes]]:
+        """Validate the fields of a complete head: (lower-case names, values). Raises
+        ProtocolError for too many or too large fields, non-token names, or CR/LF/NUL/control
+        bytes in values."""
+        raw = self._raw
+        self._raw = []
+        self._in_body = True
+        self._fed_in_head = 0
+        self._body_seen = 0
+        names = raw[0::2]
+        values = raw[1::2]
+        limits = self._limits
+        if len(names) > limits.max_headers:
+            raise ProtocolError(431, "too many headers")
+        if sum(map(len, raw)) + 4 * len(names) + extra_bytes > limits.max_head_bytes:
+            raise ProtocolError(431, "header section too large")
+        if not names:
+            return names, values
+        joined = b"\n".join(names)
+        if not _NAMES.match(joined):
+            raise ProtocolError(400, "invalid header name")
+        joined_values = b"\t".join(values)
+        if _BAD_VALUE.search(joined_values):
+            raise ProtocolError(400, "invalid character in header value")
+        if b" \t" in joined_values or b"\t\t" in joined_values or joined_values[-1:] in b" \t":
+            values = [v.rstrip(b" \t") for v in values]  # llhttp keeps trailing whitespace
+        return joined.lower().split(b"\n"), values
 
-    def _run(self, data: bytes) -> int:
-        """Feed llhttp; return the offset where an upgraded stream's raw bytes start, or -1."""
+    def _feed(self, data: bytes) -> int:
+        """Feed llhttp, bounding the bytes a head, or the framing between body bytes, may take.
+        Returns the offset where an upgraded stream's raw bytes start, or -1."""
+        in_body = self._in_body
+        if in_body:
+            self._body_seen += len(data)
+        else:
+            self._fed_in_head += len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
             return int(exc.args[0])
         except httptools.HttpParserCallbackError as exc:
             cause = exc.__context__
-            if isinstance(cause, ProtocolError):
+            if isinstance(cause, ProtocolError | _HeadResponseDone):
                 raise cause from None
             raise  # our own bug in a callback: let it surface as one
         except httptools.HttpParserError as exc:
             raise ProtocolError(400, f"malformed message: {_reason(exc)}") from None
+        if self._in_body:
+            if self._body_seen > _MAX_FRAMING_BYTES:
+                raise ProtocolError(400, "chunk framing too large")
+        elif self._fed_in_head > self._limits.max_head_bytes + self._limits.max_target_bytes:
+            raise ProtocolError(431, "header section too large")
         return -1
+
+    def _message_done(self) -> None:
+        self._in_body = False
+        self._fed_in_head = 0
 
 
 def _reason(exc: Exception) -> str:
@@ -152,9 +184,23 @@ def content_length(values: list[bytes]) -> int:
 
 def _chunked(values: list[bytes]) -> bool:
     """True when Transfer-Encoding is exactly ``chunked``; anything else is refused."""
-    if len(values) != 1 or values[0].lower() != b"chunked":
+    if len(values) != 1 or values[0].strip(b" \t").lower() != b"chunked":
         raise ProtocolError(400, "unsupported Transfer-Encoding")
     return True
+
+
+def _values(names: list[bytes], values: list[bytes], name: bytes) -> list[bytes]:
+    """Every value of field ``name``, in order."""
+    return [v for n, v in zip(names, values, strict=True) if n == name]
+
+
+def _tokens(names: list[bytes], values: list[bytes]) -> list[bytes]:
+    """The lower-case options of every Connection field."""
+    return [
+        token.strip(b" \t").lower()
+        for value in _values(names, values, b"connection")
+        for token in value.split(b",")
+    ]
 
 
 class RequestDecoder(_Decoder):
@@ -164,34 +210,37 @@ class RequestDecoder(_Decoder):
     connection answers requests one at a time and in order.
     """
 
-    __slots__ = ("_deferred", "_held", "_sink", "_target", "_target_len")
+    __slots__ = ("_carry", "_data", "_held", "_in_line", "_sink", "_target", "deferred")
 
     def __init__(self, sink: RequestSink, limits: DecoderLimits | None = None) -> None:
         super().__init__(limits or DecoderLimits())
         self._sink = sink
         self._parser = httptools.HttpRequestParser(self)
-        self._target: list[bytes] = []
-        self._target_len = 0
+        self._target = b""
         self._held = False
-        self._deferred: list[tuple[str, object]] = []
+        self._data = b""
+        self._carry: list[bytes] = []
+        self._in_line = False
+        # Events of pipelined requests waiting for resume(); non-empty is what callers check.
+        self.deferred: list[tuple[str, object]] = []
 
     def feed(self, data: bytes) -> int:
         """Decode ``data``. Returns -1, or the offset in ``data`` where the bytes of an upgraded
         connection (WebSocket, CONNECT) begin. Raises ProtocolError for a bad request; events
         for requests before it have been delivered (or held) first."""
-        self._account(len(data))
+        self._data = data
         try:
-            return self._run(data)
+            return self._feed(data)
         except ProtocolError as exc:
             if not self._held:
                 raise
-            self._deferred.append(("error", exc))
+            self.deferred.append(("error", exc))
             return -1
-
-    @property
-    def has_deferred(self) -> bool:
-        """True when events of a pipelined request wait behind the current one."""
-        return bool(self._deferred)
+        finally:
+            if self._in_line:
+                # The head is still arriving: keep its bytes for the request-line check in
+                # _check_request_line (bounded by the 414/431 limits).
+                self._carry.append(data)
 
     @property
     def held(self) -> bool:
@@ -202,8 +251,8 @@ class RequestDecoder(_Decoder):
         """Deliver the events held since the last request ended, up to the next request's end.
         Raises the ProtocolError of a bad pipelined request when its turn comes."""
         self._held = False
-        while self._deferred and not self._held:
-            kind, arg = self._deferred.pop(0)
+        while self.deferred and not self._held:
+            kind, arg = self.deferred.pop(0)
             self._dispatch(kind, arg)
 
     def _dispatch(self, kind: str, arg: object) -> None:
@@ -222,112 +271,122 @@ class RequestDecoder(_Decoder):
 
     # httptools callbacks ----------------------------------------------------------------------
     def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._target = []
-        self._target_len = 0
+        self._raw = []
+        self._target = b""
+        self._in_line = True
+        self._carry = []
 
     def on_url(self, url: bytes) -> None:
-        self._target.append(url)
-        self._target_len += len(url)
-        if self._target_len > self._limits.max_target_bytes:
+        target = self._target + url if self._target else url
+        self._target = target
+        if len(target) > self._limits.max_target_bytes:
             raise ProtocolError(414, "request target too long")
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
-        self._body_seen = 0
+        self._in_line = False
         head = self._build_head()
         if self._held:
-            self._deferred.append(("head", head))
+            self.deferred.append(("head", head))
         else:
             self._sink.on_request_head(head)
 
     def _deliver_body(self, data: bytes) -> None:
         if self._held:
-            self._deferred.append(("body", data))
+            self.deferred.append(("body", data))
         else:
             self._sink.on_request_body(data)
 
     def on_message_complete(self) -> None:
+        self._message_done()
         if self._held:
-            self._deferred.append(("end", None))
+            self.deferred.append(("end", None))
         else:
             self._held = True
             self._sink.on_request_end()
 
     # validation -------------------------------------------------------------------------------
     def _build_head(self) -> RequestHead:
+        names, values = self._head_done(len(self._target))
         parser = self._parser
         version = parser.get_http_version()
         if version not in ("1.1", "1.0"):
             raise ProtocolError(400, "unsupported HTTP version")
-        target = b"".join(self._target)
-        if not _TARGET.match(target) or b"%00" in target:
+        target = self._target
+        method: bytes = parser.get_method()
+        if method == b"CONNECT":
+            if not _AUTHORITY.match(target):
+                raise ProtocolError(400, "invalid CONNECT target")
+        elif not _TARGET.match(target) or b"%00" in target:
             raise ProtocolError(400, "invalid request target")
-        head = RequestHead(parser.get_method(), target, version == "1.1", self._headers)
-        _check_request_framing(head)
+        self._check_request_line(b"%s %s HTTP/%s\r\n" % (method, target, version.encode()))
+        head = RequestHead(method, target, version == "1.1", list(zip(names, values, strict=True)))
+        _request_framing(head, names, values)
         head.keep_alive = bool(parser.should_keep_alive())
         return head
 
+    def _check_request_line(self, line: bytes) -> None:
+        """llhttp tolerates runs of spaces in the request line; we do not (RFC 9112 3)."""
+        window = self._data
+        if self._carry:
+            window = b"".join(self._carry) + window
+        self._carry = []
+        if line not in window:
+            raise ProtocolError(400, "malformed request line")
 
-def _check_request_framing(head: RequestHead) -> None:
-    """Fill the framing fields of ``head`` from its headers; raise ProtocolError if ambiguous."""
-    hosts, lengths, codings = _scan_request_headers(head)
-    if len(hosts) > 1 or (head.http11 and not hosts):
-        raise ProtocolError(400, "a request needs exactly one Host header")
-    if hosts:
-        if not _HOST.match(hosts[0]):
-            raise ProtocolError(400, "invalid Host header")
-        head.host = hosts[0]
-    if codings:
-        if lengths:
+
+def _request_framing(head: RequestHead, names: list[bytes], values: list[bytes]) -> None:
+    """Fill the framing fields of ``head``; raise ProtocolError if they are ambiguous."""
+    head.host = _request_host(head.http11, names, values)
+    if b"transfer-encoding" in names:
+        if b"content-length" in names:
             raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
         if not head.http11:
             raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
-        head.chunked = _chunked(codings)
-    elif lengths:
-        head.content_length = content_length(lengths)
+        head.chunked = _chunked(_values(names, values, b"transfer-encoding"))
+    elif b"content-length" in names:
+        head.content_length = content_length(_values(names, values, b"content-length"))
+    if b"connection" in names:
+        head.connection = _tokens(names, values)
+    if b"expect" in names and head.http11:  # HTTP/1.0 expectations are ignored (RFC 9110 10.1.1)
+        expect = _values(names, values, b"expect")
+        if len(expect) != 1 or expect[0].strip(b" \t").lower() != b"100-continue":
+            raise ProtocolError(417, "unsupported expectation")
+        head.expect_continue = True
+    if b"upgrade" in names:
+        head.upgrade = values[names.index(b"upgrade")].strip(b" \t")
 
 
-def _scan_request_headers(head: RequestHead) -> tuple[list[bytes], list[bytes], list[bytes]]:
-    """One pass over the fields: (Host values, Content-Length values, Transfer-Encoding values);
-    also sets ``connection``, ``expect_continue`` and ``upgrade`` on ``head``."""
-    hosts: list[bytes] = []
-    lengths: list[bytes] = []
-    codings: list[bytes] = []
-    for name, value in head.headers:
-        if name == b"host":
-            hosts.append(value)
-        elif name == b"content-length":
-            lengths.append(value)
-        elif name == b"transfer-encoding":
-            codings.append(value)
-        elif name == b"connection":
-            head.connection = [t.strip(b" \t").lower() for t in value.split(b",")]
-        elif name == b"expect":
-            if value.lower() != b"100-continue":
-                raise ProtocolError(417, "unsupported expectation")
-            head.expect_continue = True
-        elif name == b"upgrade":
-            head.upgrade = value
-    return hosts, lengths, codings
+def _request_host(http11: bool, names: list[bytes], values: list[bytes]) -> bytes:
+    """The one valid Host value (b"" for an HTTP/1.0 request without one)."""
+    hosts = names.count(b"host")
+    if hosts > 1 or (http11 and not hosts):
+        raise ProtocolError(400, "a request needs exactly one Host header")
+    if not hosts:
+        return b""
+    host = values[names.index(b"host")].strip(b" \t")
+    if not _HOST.match(host):
+        raise ProtocolError(400, "invalid Host header")
+    return host
 
 
 class ResponseDecoder(_Decoder):
     """Decodes responses from an upstream byte stream into :class:`ResponseSink` events.
 
+    ``sink`` may be replaced between responses (a pooled connection serves many exchanges).
     Call :meth:`expect_head_response` before a response to a HEAD request: it has no body
     whatever its headers say. Bad framing from the upstream raises ProtocolError(502).
     """
 
-    __slots__ = ("_head_only", "_reason", "_sink", "_swallow_end")
+    __slots__ = ("_head_only", "_heads_in_feed", "_reason", "_tail", "sink")
 
     def __init__(self, sink: ResponseSink, limits: DecoderLimits | None = None) -> None:
         super().__init__(limits or DecoderLimits())
-        self._sink = sink
+        self.sink = sink
         self._parser = httptools.HttpResponseParser(self)
         self._reason = b""
         self._head_only = False
-        self._swallow_end = False
+        self._heads_in_feed = 0
+        self._tail = b""
 
     def expect_head_response(self) -> None:
         """The next response answers a HEAD request."""
@@ -335,58 +394,69 @@ class ResponseDecoder(_Decoder):
 
     def feed(self, data: bytes) -> int:
         """Decode ``data``; returns -1 or the offset where a 101 upgrade's raw bytes begin."""
+        self._heads_in_feed = 0
         try:
-            self._account(len(data))
-            return self._run(data)
+            return self._feed(data)
+        except _HeadResponseDone:
+            return self._after_head_response(data)
         except ProtocolError as exc:
             raise ProtocolError(502, f"upstream: {exc.reason}") from None
         finally:
-            self._swallow_end = False
+            self._tail = data[-3:]
+
+    def _after_head_response(self, data: bytes) -> int:
+        """llhttp cannot be told that a response answers HEAD and has no body, so its parser
+        was stopped at the end of the head; decode what follows with a fresh one."""
+        self._message_done()
+        self._parser = httptools.HttpResponseParser(self)
+        window = self._tail + data
+        end = -4
+        for _ in range(self._heads_in_feed):  # the n-th blank line ends this feed's n-th head
+            end = window.find(b"\r\n\r\n", end + 4)
+        rest = window[end + 4 :]
+        self.sink.on_response_end()
+        return self.feed(rest) if rest else -1
 
     def on_status(self, reason: bytes) -> None:
-        self._reason = reason
+        self._reason += reason
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
-        self._body_seen = 0
+        self._heads_in_feed += 1
+        names, values = self._head_done(len(self._reason))
         parser = self._parser
-        head = ResponseHead(parser.get_status_code(), self._reason, self._headers)
+        head = ResponseHead(
+            parser.get_status_code(), self._reason, list(zip(names, values, strict=True))
+        )
         self._reason = b""
-        _check_response_framing(head, parser.get_http_version() == "1.1")
+        _response_framing(head, names, values, parser.get_http_version() == "1.1")
         head.keep_alive = bool(parser.should_keep_alive())
-        self._sink.on_response_head(head)
         if self._head_only and head.status >= 200:
-            # llhttp cannot be told to skip the body of a HEAD response, so end the message
-            # here and give the connection a fresh parser for its next response.
             self._head_only = False
-            self._swallow_end = True  # the old parser may still report this message's end
             head.head_only = True
-            self._parser = httptools.HttpResponseParser(self)
-            self._sink.on_response_end()
+            self.sink.on_response_head(head)
+            raise _HeadResponseDone
+        self.sink.on_response_head(head)
 
     def _deliver_body(self, data: bytes) -> None:
-        self._sink.on_response_body(data)
+        self.sink.on_response_body(data)
 
     def on_message_complete(self) -> None:
-        if self._swallow_end:
-            self._swallow_end = False
-            return
-        self._sink.on_response_end()
+        self._message_done()
+        self.sink.on_response_end()
 
 
-def _check_response_framing(head: ResponseHead, http11: bool) -> None:
-    lengths: list[bytes] = []
-    codings: list[bytes] = []
-    for name, value in head.headers:
-        if name == b"content-length":
-            lengths.append(value)
-        elif name == b"transfer-encoding":
-            codings.append(value)
-        elif name == b"connection":
-            head.connection = [t.strip(b" \t").lower() for t in value.split(b",")]
-    if codings:
-        if lengths:
+class _HeadResponseDone(Exception):
+    """Raised out of llhttp to stop it after the head of a response to HEAD."""
+
+
+def _response_framing(
+    head: ResponseHead, names: list[bytes], values: list[bytes], http11: bool
+) -> None:
+    if b"transfer-encoding" in names:
+        if b"content-length" in names:
             raise ProtocolError(502, "both Content-Length and Transfer-Encoding")
-        head.chunked = http11 and _chunked(codings)
-    elif lengths:
-        head.content_length = content_length(lengths)
+        head.chunked = http11 and _chunked(_values(names, values, b"transfer-encoding"))
+    elif b"content-length" in names:
+        head.content_length = content_length(_values(names, values, b"content-length"))
+    if b"connection" in names:
+        head.connection = _tokens(names, values)

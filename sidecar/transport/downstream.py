@@ -107,12 +107,13 @@ class DownstreamConnection(asyncio.Protocol):
         if offset >= 0:
             self._tunnel_rest += data[offset:]
         self._flush_up()
-        if self.decoder.has_deferred:
+        if self.decoder.deferred:
             self._pause(_PAUSE_PIPELINED)
 
     def eof_received(self) -> bool | None:
-        # A half-close from a client that has sent its request still lets us answer it.
-        return bool(self.in_request)
+        # A half-close from a client that has sent its request still lets us answer it
+        # (plain TCP only: a TLS transport closes regardless).
+        return bool(self.in_request) and not self.ctx.require_peer_id
 
     def connection_lost(self, exc: Exception | None) -> None:
         ctx = self.ctx
@@ -157,6 +158,7 @@ class DownstreamConnection(asyncio.Protocol):
         self._upgrade = bool(head.upgrade) and b"upgrade" in head.connection
         if head.expect_continue:
             self._write_down(encode.CONTINUE)
+            self.flush()  # the client waits for it before sending the body
         self._to_up.append(head_bytes)
         self._to_up_size += len(head_bytes)
         if not head.has_body:
@@ -202,7 +204,7 @@ class DownstreamConnection(asyncio.Protocol):
 
     def _bind(self, conn: UpstreamConnection) -> None:
         self._up = conn
-        conn.owner = self
+        conn.attach(self)
         if self._head is not None and self._head.method == b"HEAD":
             conn.decoder.expect_head_response()
 
@@ -344,7 +346,7 @@ class DownstreamConnection(asyncio.Protocol):
                 self._protocol_error(exc)
                 return
             self._flush_up()
-        if not self.decoder.has_deferred:
+        if not self.decoder.deferred:
             self._resume(_PAUSE_PIPELINED)
 
     def _reply(self, status: int, flag: str, detail: str) -> None:
@@ -376,17 +378,19 @@ class DownstreamConnection(asyncio.Protocol):
         self._reply(status, flag, detail)
 
     def _protocol_error(self, exc: ProtocolError) -> None:
-        """A bad request: answer its status and close; nothing of it reaches an upstream."""
+        """A bad request: answer its status and close. A request whose head was already sent
+        upstream (the fault is in its body) has that upstream connection reset."""
         up = self._up
         self._up = None
         if up is not None and self._cluster is not None:
             self._cluster.discard(up)
-        if self._resp_started or self.in_request:
+        if self._resp_started:
+            self.ctx.stats.flags[stats.DOWNSTREAM_PROTOCOL_ERROR] += 1
             self._abort()
             return
-        self.ctx.stats.flags[stats.DOWNSTREAM_PROTOCOL_ERROR] += 1
         self._keep_alive = False
         self._to_down.clear()
+        self._to_up.clear()
         self._reply(exc.status, stats.DOWNSTREAM_PROTOCOL_ERROR, exc.reason)
 
     def on_timeout(self, kind: str) -> None:

@@ -122,7 +122,7 @@ class Cluster:
 
     def release(self, conn: UpstreamConnection) -> None:
         """Return a connection whose exchange finished cleanly; it is kept if there is room."""
-        conn.owner = None
+        conn.detach()
         idle = conn.endpoint.idle
         if conn.alive and len(idle) < self.settings.max_idle:
             idle.append(conn)

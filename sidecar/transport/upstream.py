@@ -98,7 +98,8 @@ class UpstreamConnection(asyncio.Protocol):
         if self.identity_ok:
             self.endpoint.active -= 1
         self.alive = False
-        owner, self.owner = self.owner, None
+        owner = self.owner
+        self.detach()
         if owner is not None:
             owner.on_upstream_error(self, None)
 
@@ -110,20 +111,27 @@ class UpstreamConnection(asyncio.Protocol):
         if self.owner is not None:
             self.owner.set_upstream_paused(False)
 
-    # decoder sink -----------------------------------------------------------------------------
+    # decoder sink while no exchange is attached --------------------------------------------
     def on_response_head(self, head: ResponseHead) -> None:
-        if self.owner is not None:
-            self.owner.on_response_head(head)
+        self.close()  # a response nobody asked for: never reuse this connection
 
     def on_response_body(self, data: bytes) -> None:
-        if self.owner is not None:
-            self.owner.on_response_body(data)
+        self.close()
 
     def on_response_end(self) -> None:
-        if self.owner is not None:
-            self.owner.on_response_end()
+        self.close()
 
     # used by the owner ------------------------------------------------------------------------
+    def attach(self, owner: Owner) -> None:
+        """Serve ``owner``'s exchange: response events go straight to it."""
+        self.owner = owner
+        self.decoder.sink = owner
+
+    def detach(self) -> None:
+        """The exchange is over; stray response events now come back here (and close us)."""
+        self.owner = None
+        self.decoder.sink = self
+
     def write(self, data: bytes) -> None:
         """Send bytes; a no-op once the connection is gone (the loss is reported separately)."""
         if self.transport is not None:
@@ -132,6 +140,6 @@ class UpstreamConnection(asyncio.Protocol):
     def close(self) -> None:
         """Abort the connection without reporting it to the owner."""
         self.alive = False
-        self.owner = None
+        self.detach()
         if self.transport is not None:
             self.transport.abort()

@@ -28,7 +28,7 @@ def _imports(path: Path) -> set[str]:
 
 
 def _component(module: str) -> str:
-    top = module.split(".")[0]
+    top = module.split(".", maxsplit=1)[0]
     if module == "controlplane.api" or module.startswith("controlplane.api."):
         return "controlplane.api"
     return top
