@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from sidecar.http1 import encode
 from sidecar.http1.head import RequestHead
-from sidecar.outbound import finish_headers, split_target
+from sidecar.outbound import extra_fields, split_target
 from sidecar.transport.pool import Cluster
 
 if TYPE_CHECKING:
@@ -26,15 +26,20 @@ class InboundPolicy:
 
     def __init__(self, app: Cluster, own_id: str) -> None:
         self._app = app
-        self._by = f"By={own_id};URI=".encode("ascii")
+        self._xfcc = XFCC + f": By={own_id};URI=".encode("ascii")
         app_endpoint = app.endpoints[0]
         self._default_authority = f"{app_endpoint.host}:{app_endpoint.port}".encode("ascii")
 
     def route(self, head: RequestHead, conn: DownstreamConnection) -> tuple[Cluster, bytes]:
         authority, path = split_target(head.target, head.host)
-        headers = [(b"host", authority or self._default_authority)]
-        headers += encode.forwardable(head.headers, head.connection, _DROP)
+        connection = head.connection
+        extra = extra_fields(head, bool(head.upgrade) and b"upgrade" in connection)
         if conn.peer_id is not None:
-            headers.append((XFCC, self._by + conn.peer_id.encode("ascii")))
-        finish_headers(head, headers, bool(head.upgrade) and b"upgrade" in head.connection)
-        return self._app, encode.request_head(head.method, path, headers)
+            extra.append(self._xfcc + conn.peer_id.encode("ascii") + b"\r\n")
+        start = b"%s %s HTTP/1.1\r\nhost: %s\r\n" % (
+            head.method,
+            path,
+            authority or self._default_authority,
+        )
+        drop = encode.dropping(_DROP, connection)
+        return self._app, encode.head_bytes(start, head.names, head.values, drop, extra)

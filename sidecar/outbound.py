@@ -7,7 +7,7 @@ case, picks the cluster; an unknown host is answered 404 with flag NR.
 
 from __future__ import annotations
 
-import os
+from random import getrandbits
 from typing import TYPE_CHECKING
 
 from sidecar import local_reply
@@ -25,9 +25,9 @@ _DROP = encode.HOP_BY_HOP | {b"host", b"expect", b"x-forwarded-client-cert"}
 
 
 def request_id() -> bytes:
-    """A random version-4 UUID, as Envoy puts in ``x-request-id``."""
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:32]}".encode("ascii")
+    """A random version-4 UUID, as Envoy puts in ``x-request-id`` (unique, not secret)."""
+    h = b"%032x" % getrandbits(128)
+    return b"%s-%s-4%s-a%s-%s" % (h[:8], h[8:12], h[13:16], h[17:20], h[20:])
 
 
 def split_target(target: bytes, host: bytes) -> tuple[bytes, bytes]:
@@ -55,16 +55,18 @@ def host_key(authority: bytes) -> bytes:
     return name.rstrip(b".").lower()
 
 
-def finish_headers(head: RequestHead, headers: list[tuple[bytes, bytes]], upgrade: bool) -> None:
-    """Add the fields every forwarded request carries: request id and the body's framing."""
-    if not any(name == b"x-request-id" for name, _ in headers):
-        headers.append((b"x-request-id", request_id()))
+def extra_fields(head: RequestHead, upgrade: bool) -> list[bytes]:
+    """Field lines every forwarded request gets from us: request id and the body's framing."""
+    extra = []
+    if b"x-request-id" not in head.names:
+        extra.append(b"x-request-id: %s\r\n" % request_id())
     if head.chunked:
-        headers.append((b"transfer-encoding", b"chunked"))
+        extra.append(b"transfer-encoding: chunked\r\n")
     elif head.content_length >= 0:
-        headers.append((b"content-length", b"%d" % head.content_length))
+        extra.append(b"content-length: %d\r\n" % head.content_length)
     if upgrade:
-        headers += ((b"connection", b"upgrade"), (b"upgrade", head.upgrade))
+        extra.append(b"connection: upgrade\r\nupgrade: %s\r\n" % head.upgrade)
+    return extra
 
 
 class OutboundPolicy:
@@ -78,9 +80,10 @@ class OutboundPolicy:
         cluster = self._clusters.get(host_key(authority))
         if cluster is None:
             raise LocalReply(*local_reply.NO_ROUTE)
-        headers = [(b"host", authority)]
-        headers += encode.forwardable(head.headers, head.connection, _DROP)
-        if not any(name == b"x-forwarded-proto" for name, _ in headers):
-            headers.append((b"x-forwarded-proto", b"http"))
-        finish_headers(head, headers, bool(head.upgrade) and b"upgrade" in head.connection)
-        return cluster, encode.request_head(head.method, path, headers)
+        connection = head.connection
+        extra = extra_fields(head, bool(head.upgrade) and b"upgrade" in connection)
+        if b"x-forwarded-proto" not in head.names:
+            extra.append(b"x-forwarded-proto: http\r\n")
+        start = b"%s %s HTTP/1.1\r\nhost: %s\r\n" % (head.method, path, authority)
+        drop = encode.dropping(_DROP, connection)
+        return cluster, encode.head_bytes(start, head.names, head.values, drop, extra)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 # Hop-by-hop fields (RFC 9110 7.6.1) plus the framing fields we always recompute ourselves.
 HOP_BY_HOP = frozenset(
     {
@@ -23,14 +21,29 @@ LAST_CHUNK = b"0\r\n\r\n"
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
-def forwardable(
-    headers: Iterable[tuple[bytes, bytes]], connection: list[bytes], drop: frozenset[bytes]
-) -> list[tuple[bytes, bytes]]:
-    """The end-to-end fields of a message: hop-by-hop fields, those the ``Connection`` field
-    names, and ``drop`` removed."""
-    if connection:
-        drop = drop | frozenset(connection)
-    return [item for item in headers if item[0] not in drop]
+def head_bytes(
+    start: bytes,
+    names: list[bytes],
+    values: list[bytes],
+    drop: frozenset[bytes],
+    extra: list[bytes],
+) -> bytes:
+    """A message head ready to write: ``start`` (the start line and any fields we put first,
+    each ending in CRLF), every field whose name is not in ``drop``, the ``extra`` field lines
+    (each ending in CRLF), and the blank line."""
+    parts = [start]
+    add = parts.append
+    for name, value in zip(names, values, strict=True):
+        if name not in drop:
+            add(b"%s: %s\r\n" % (name, value))
+    parts += extra
+    add(b"\r\n")
+    return b"".join(parts)
+
+
+def dropping(drop: frozenset[bytes], connection: list[bytes]) -> frozenset[bytes]:
+    """``drop`` plus the fields a ``Connection`` header names (RFC 9110 7.6.1)."""
+    return drop | frozenset(connection) if connection else drop
 
 
 def request_head(method: bytes, target: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:

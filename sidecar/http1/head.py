@@ -1,33 +1,38 @@
-"""Message heads: the start line and the header fields of a request or response."""
+"""Message heads: the start line and the header fields of a request or response.
+
+Fields are kept as two parallel lists, lower-case names and values, because that is what the
+decoder produces and what the request path needs: membership tests on ``names`` run in C.
+"""
 
 from __future__ import annotations
 
 
 class RequestHead:
-    """A decoded request head. Header names are lower-case; values are stripped of outer
-    whitespace. Framing fields are filled in by the decoder after validation."""
+    """A decoded request head. Framing fields are filled in by the decoder after validation."""
 
     __slots__ = (
         "chunked",
         "connection",
         "content_length",
         "expect_continue",
-        "headers",
         "host",
         "http11",
         "keep_alive",
         "method",
+        "names",
         "target",
         "upgrade",
+        "values",
     )
 
     def __init__(
-        self, method: bytes, target: bytes, http11: bool, headers: list[tuple[bytes, bytes]]
+        self, method: bytes, target: bytes, http11: bool, names: list[bytes], values: list[bytes]
     ) -> None:
         self.method = method
         self.target = target
         self.http11 = http11
-        self.headers = headers
+        self.names = names
+        self.values = values
         self.host = b""
         self.keep_alive = http11
         self.chunked = False
@@ -37,16 +42,18 @@ class RequestHead:
         self.upgrade = b""
 
     @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """The fields as (lower-case name, value) pairs, in order."""
+        return list(zip(self.names, self.values, strict=True))
+
+    @property
     def has_body(self) -> bool:
         """True if body bytes follow the head."""
         return self.chunked or self.content_length > 0
 
     def header(self, name: bytes) -> bytes | None:
         """The first value of header ``name`` (lower-case), or None."""
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return None
+        return self.values[self.names.index(name)] if name in self.names else None
 
 
 class ResponseHead:
@@ -57,21 +64,28 @@ class ResponseHead:
         "connection",
         "content_length",
         "head_only",
-        "headers",
         "keep_alive",
+        "names",
         "reason",
         "status",
+        "values",
     )
 
-    def __init__(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    def __init__(self, status: int, reason: bytes, names: list[bytes], values: list[bytes]) -> None:
         self.status = status
         self.reason = reason
-        self.headers = headers
+        self.names = names
+        self.values = values
         self.keep_alive = True
         self.chunked = False
         self.content_length = -1
         self.head_only = False
         self.connection: list[bytes] = []
+
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """The fields as (lower-case name, value) pairs, in order."""
+        return list(zip(self.names, self.values, strict=True))
 
     @property
     def bodyless(self) -> bool:

@@ -210,12 +210,13 @@ class DownstreamConnection(asyncio.Protocol):
 
     def _flush_up(self) -> None:
         up = self._up
-        if up is not None and self._to_up:
-            to_up = self._to_up
-            up.write(to_up[0] if len(to_up) == 1 else b"".join(to_up))
+        to_up = self._to_up
+        if up is not None and to_up and up.transport is not None:
+            up.transport.write(to_up[0] if len(to_up) == 1 else b"".join(to_up))
             to_up.clear()
             self._to_up_size = 0
-            self._resume(_PAUSE_UPSTREAM_FULL)
+            if self._paused:
+                self._resume(_PAUSE_UPSTREAM_FULL)
 
     # response events (from the upstream connection) ------------------------------------------
     def on_response_head(self, head: ResponseHead) -> None:
@@ -227,32 +228,37 @@ class DownstreamConnection(asyncio.Protocol):
         self._retry_head = b""
         request = self._head
         assert request is not None
-        headers = encode.forwardable(head.headers, head.connection, _RESPONSE_DROP)
-        if status == 101:
-            self._switching = True
-            headers += ((b"connection", b"upgrade"), (b"upgrade", request.upgrade))
-        elif head.bodyless:
-            if head.content_length >= 0 and request.method == b"HEAD":
-                headers.append((b"content-length", b"%d" % head.content_length))
-        elif head.content_length >= 0:
-            headers.append((b"content-length", b"%d" % head.content_length))
-        elif request.http11:
-            self._resp_chunked = True
-            self._resp_until_close = not head.chunked
-            headers.append((b"transfer-encoding", b"chunked"))
-        else:
-            self._resp_until_close = not head.chunked
-            self._keep_alive = False  # an HTTP/1.0 client reads this body until we close
-        if self._upgrade and status != 101:
-            self._keep_alive = False
+        extra = self._response_framing(head, request)
         if not self._keep_alive:
-            headers.append((b"connection", b"close"))
+            extra.append(b"connection: close\r\n")
         elif not request.http11:
-            headers.append((b"connection", b"keep-alive"))
-        self._write_down(encode.response_head(status, head.reason, headers))
+            extra.append(b"connection: keep-alive\r\n")
+        start = b"HTTP/1.1 %d %s\r\n" % (status, head.reason)
+        drop = encode.dropping(_RESPONSE_DROP, head.connection)
+        self._to_down.append(encode.head_bytes(start, head.names, head.values, drop, extra))
+
+    def _response_framing(self, head: ResponseHead, request: RequestHead) -> list[bytes]:
+        """The framing field lines for the client, and how the body will be re-framed."""
+        if head.status == 101:
+            self._switching = True
+            return [b"connection: upgrade\r\nupgrade: %s\r\n" % request.upgrade]
+        if self._upgrade:
+            self._keep_alive = False  # the upgrade was refused: this connection is done
+        if head.bodyless:
+            if head.content_length >= 0 and request.method == b"HEAD":
+                return [b"content-length: %d\r\n" % head.content_length]
+            return []
+        if head.content_length >= 0:
+            return [b"content-length: %d\r\n" % head.content_length]
+        self._resp_until_close = not head.chunked
+        if request.http11:
+            self._resp_chunked = True
+            return [b"transfer-encoding: chunked\r\n"]
+        self._keep_alive = False  # an HTTP/1.0 client reads this body until we close
+        return []
 
     def on_response_body(self, data: bytes) -> None:
-        self._write_down(encode.chunk(data) if self._resp_chunked else data)
+        self._to_down.append(encode.chunk(data) if self._resp_chunked else data)
 
     def on_response_end(self) -> None:
         if self._skip_interim:
