@@ -1,0 +1,64 @@
+"""The sidecar config model: what a user writes is validated at start-up, naming the bad field."""
+
+from __future__ import annotations
+
+import pytest
+
+from controlplane.api.sidecar import ConfigError, decode_sidecar_config
+
+BASE = """service: web
+identity: spiffe://cluster.local/ns/default/sa/web
+app: {port: 8080}
+tls: {cert: web.pem, key: web-key.pem, ca_bundle: ca.pem}
+"""
+
+
+def test_a_minimal_config_gets_the_documented_defaults() -> None:
+    config = decode_sidecar_config(BASE)
+    assert config.listeners.outbound.port == 15001
+    assert config.listeners.inbound.port == 15006
+    assert config.listeners.admin.port == 15000
+    assert config.listeners.admin.address == "127.0.0.1"
+    assert config.limits.max_request_headers == 100
+    assert config.timeouts.connect_s == 5.0
+    assert config.clusters == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("clusters:\n - {name: api, identity: spiffe://cluster.local/ns/a/sa/b, "
+         "endpoints: [{address: 127.0.0.1, port: 70000}]}\n",
+         "$.clusters[0].endpoints[0].port"),
+        ("clusters:\n - {name: api, endpoints: []}\n", "$.clusters[0]"),
+        ("clusters:\n - {name: api, identity: spiffe://cluster.local/ns/a/sa/b, tls: weird}\n",
+         "$.clusters[0].tls"),
+        ("timeouts: {connect_s: 0}\n", "$.timeouts.connect_s"),
+        ("limits: {max_request_headers: many}\n", "$.limits.max_request_headers"),
+        ("listner: {}\n", "listner"),
+    ],
+)  # fmt: skip
+def test_a_bad_field_is_named_in_the_error(extra: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        decode_sidecar_config(BASE + extra)
+    assert message in str(err.value)
+
+
+def test_an_identity_that_is_not_a_spiffe_id_is_refused() -> None:
+    with pytest.raises(ConfigError, match="identity"):
+        decode_sidecar_config(BASE.replace("spiffe://cluster.local/ns/default/sa/web", "web"))
+
+
+def test_one_host_cannot_name_two_clusters() -> None:
+    extra = (
+        "clusters:\n"
+        " - {name: api, tls: plaintext, endpoints: []}\n"
+        " - {name: api2, hosts: [api], tls: plaintext, endpoints: []}\n"
+    )
+    with pytest.raises(ConfigError, match="more than one cluster"):
+        decode_sidecar_config(BASE + extra)
+
+
+def test_invalid_yaml_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        decode_sidecar_config("service: [")
