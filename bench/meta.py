@@ -65,9 +65,13 @@ def run_meta(args: argparse.Namespace, versions: dict[str, str]) -> dict[str, An
         "throughput": f"wrk -t1 -c{args.connections} -d{args.duration:g}s after a warm-up run",
         "latency": (
             "open loop (bench.loadgen): fixed-rate plan, latency from intended send time, "
-            "HdrHistogram, percentiles of the whole measured run, no outlier removal"
+            "HdrHistogram, percentiles of each measured run; the median over the rounds"
         ),
         "rss": "VmRSS in MB (10^6 bytes); a pair reports the larger of its two processes",
-        "runs": 1,
+        "runs": args.rounds,
+        "rounds": (
+            f"{args.rounds} rounds, targets interleaved within each; headline numbers are the "
+            "median over the rounds measured cleanly, RSS the largest; every round in 'rounds'"
+        ),
         "versions": versions,
     }

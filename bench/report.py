@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ class TargetResult:
     open_loop: dict[str, Any] = field(default_factory=dict)
     rss_soak: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)
+    rounds: list[dict[str, Any]] = field(default_factory=list)
 
     def flag(self, problem: str) -> None:
         """Record a problem seen while measuring; the target is no longer ``ok``."""
@@ -54,6 +56,34 @@ class TargetResult:
         """The target could not be measured: flag ``error`` and drop the headline numbers."""
         self.flag(error)
         self.rps = self.p50_ms = self.p90_ms = self.p99_ms = None
+
+
+ROUND_KEYS = ("rps", *LATENCY_KEYS, "rss_idle_mb", "rss_mb")
+
+
+def median_or_none(values: list[float | None]) -> float | None:
+    """The median of the values that are not None, or None if there is none."""
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def merge_rounds(rounds: list[TargetResult]) -> TargetResult:
+    """One target measured in several rounds, as one result: the median of each headline
+    number over the rounds that were measured cleanly (this machine is shared and one round can
+    land in a noisy moment), the largest RSS, every round's numbers in ``rounds``, and every
+    problem of every round."""
+    merged = dataclasses.replace(rounds[-1], problems=[], ok=True, error=None)
+    merged.rounds = [{key: getattr(r, key) for key in ROUND_KEYS} | {"ok": r.ok} for r in rounds]
+    for r in rounds:
+        for problem in r.problems:
+            merged.flag(problem)
+    clean = [r for r in rounds if r.ok] or rounds
+    for key in ("rps", *LATENCY_KEYS):
+        setattr(merged, key, median_or_none([getattr(r, key) for r in clean]))
+    merged.rss_idle_mb = max_or_none([r.rss_idle_mb for r in rounds])
+    merged.rss_mb = max_or_none([r.rss_mb for r in rounds])
+    merged.rss_soak = next((r.rss_soak for r in rounds if r.rss_soak is not None), None)
+    return merged
 
 
 def max_or_none(values: list[float | None]) -> float | None:

@@ -8,6 +8,7 @@ the RSS of every process, then prints a table and writes bench/out/sidecar.json.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import signal
 import sys
@@ -23,7 +24,7 @@ from bench.meta import run_meta, tool_versions
 from bench.nginx import start_nginx
 from bench.prereqs import PrereqError, ensure_apt_tools, envoy_binary, make_certs
 from bench.procs import ROOT, ProcError, ProcessGroup, free_ports
-from bench.report import TARGETS, TargetResult, build_document, write_json
+from bench.report import TARGETS, TargetResult, build_document, merge_rounds, write_json
 from bench.table import notes, render_table
 from bench.targets import Stage, run_target
 
@@ -44,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds before each run (2)")
     p.add_argument("--rate", type=float, default=1000.0, help="open-loop requests/s (1000)")
     p.add_argument("--connections", type=int, default=16, help="connections, every tool (16)")
+    p.add_argument(
+        "--rounds", type=int, default=3, help="rounds, targets interleaved; medians reported (3)"
+    )
     p.add_argument("--only", type=_targets, default=list(TARGETS), help="e.g. direct,envoy")
     p.add_argument(
         "--rss-requests", type=int, default=0, help="glassmesh only: RSS growth over N requests"
@@ -61,9 +65,10 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 def run_all(
     args: argparse.Namespace, directory: Path, console: Console
 ) -> tuple[list[TargetResult], dict[str, str]]:
-    """Install what is missing, start nginx, then start, measure and stop each target in turn.
+    """Install what is missing, start nginx, then in each round start, measure and stop each
+    target in turn (so the targets see the same moments of a noisy machine).
 
-    Returns the results and the versions of the tools used.
+    Returns the results merged over the rounds and the versions of the tools used.
     """
     tools = ensure_apt_tools(console)
     envoy = envoy_binary(console) if "envoy" in args.only else None
@@ -82,7 +87,14 @@ def run_all(
         [nginx_port] = free_ports(1)
         nginx = start_nginx(group, tools["nginx"], directory, nginx_port)
         stage = Stage(group, directory, nginx, nginx_port, envoy)
-        return [run_target(name, stage, settings, console) for name in args.only], versions
+        rounds: dict[str, list[TargetResult]] = {name: [] for name in args.only}
+        for number in range(1, args.rounds + 1):
+            console.print(f"[bold]round {number} of {args.rounds}[/]")
+            last = number == args.rounds
+            for name in args.only:
+                soak = settings if last else dataclasses.replace(settings, rss_requests=0)
+                rounds[name].append(run_target(name, stage, soak, console))
+        return [merge_rounds(rounds[name]) for name in args.only], versions
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.report import TargetResult, build_document, growth_pct, ratio
+from bench.report import TargetResult, build_document, growth_pct, merge_rounds, ratio
 from bench.stats import new_histogram, percentile_key, record_s, summarize
 from bench.table import notes, render_table
 from bench.wrk import LoadError, parse_hey, parse_wrk
@@ -134,3 +134,15 @@ def test_the_table_shows_failures_and_the_ratio_row() -> None:
     table = render_table(doc)
     assert table.row_count == 3
     assert any("glassmesh FAILED" in line and "boom" in line for line in notes(doc))
+
+
+def test_rounds_merge_to_medians_keeping_every_round_and_problem() -> None:
+    rounds = [TargetResult("envoy", rps=r, p99_ms=p, rss_mb=m) for r, p, m in
+              [(3000.0, 1.0, 68.0), (4400.0, 0.9, 70.0), (2800.0, 5.0, 69.0)]]  # fmt: skip
+    rounds[2].flag("wrk: 3 socket errors")
+    merged = merge_rounds(rounds)
+    assert merged.rps == 3700.0  # the median of the clean rounds only
+    assert merged.p99_ms == 0.95
+    assert merged.rss_mb == 70.0  # RSS is the worst seen
+    assert [r["rps"] for r in merged.rounds] == [3000.0, 4400.0, 2800.0]
+    assert not merged.ok and merged.problems == ["wrk: 3 socket errors"]
