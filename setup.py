@@ -15,6 +15,7 @@ HOT_PATH = [
     "sidecar/http1/codec.py",
     "sidecar/http1/encode.py",
     "sidecar/http1/errors.py",
+    "sidecar/http1/fields.py",
     "sidecar/http1/head.py",
     "sidecar/inbound.py",
     "sidecar/lb/round_robin.py",

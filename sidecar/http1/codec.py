@@ -17,21 +17,22 @@ from typing import Any, Protocol
 import httptools
 
 from sidecar.http1.errors import ProtocolError
+from sidecar.http1.fields import (
+    REQUEST_SPECIAL,
+    RESPONSE_SPECIAL,
+    request_framing,
+    request_host,
+    response_framing,
+)
 from sidecar.http1.head import RequestHead, ResponseHead
 
 _TOKEN_BYTES = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 # bytes.translate(None, delete=OK) leaves exactly the bytes that are not OK: one C pass.
 _NAMES_OK = _TOKEN_BYTES + b"\n"
 _VALUES_OK = b"\t" + bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))
-_REQUEST_SPECIAL = frozenset(
-    {b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade"}
-)
-_RESPONSE_SPECIAL = frozenset({b"content-length", b"transfer-encoding", b"connection"})
-_DIGITS = re.compile(rb"[0-9]{1,18}\Z")
 # Origin form, absolute form (proxy requests), or "*"; no fragment, no NUL, no control bytes.
 _TARGET = re.compile(rb"(/|https?://[^/?#\s]+(/|\?|\Z)|\*\Z)[\x21-\x22\x24-\x7e]*\Z", re.I)
 _AUTHORITY = re.compile(rb"[A-Za-z0-9\-._~]+:[0-9]{1,5}\Z")  # CONNECT's target
-_HOST = re.compile(rb"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(:[0-9]{0,5})?\Z")
 # Bytes a message may spend outside its body (chunk-size lines, extensions) without progress.
 _MAX_FRAMING_BYTES = 16 * 1024
 
@@ -172,46 +173,6 @@ def _reason(exc: Exception) -> str:
     return text.replace("\r", " ").replace("\n", " ")[:80]
 
 
-def content_length(values: list[bytes]) -> int:
-    """The one Content-Length that every value agrees on; raises ProtocolError otherwise."""
-    if len(values) == 1 and 0 < len(values[0]) <= 18 and values[0].isdigit():  # ASCII only
-        return int(values[0])
-    result = -1
-    for value in values:
-        for raw in value.split(b","):
-            item = raw.strip(b" \t")
-            if not _DIGITS.match(item):
-                raise ProtocolError(400, "invalid Content-Length")
-            number = int(item)
-            if result not in (-1, number):
-                raise ProtocolError(400, "conflicting Content-Length values")
-            result = number
-    return result
-
-
-def _chunked(values: list[bytes]) -> bool:
-    """True when Transfer-Encoding is exactly ``chunked``; anything else is refused."""
-    if len(values) != 1 or values[0].strip(b" \t").lower() != b"chunked":
-        raise ProtocolError(400, "unsupported Transfer-Encoding")
-    return True
-
-
-def _values(names: list[bytes], values: list[bytes], name: bytes) -> list[bytes]:
-    """Every value of field ``name`` (which is present), in order."""
-    if names.count(name) == 1:
-        return [values[names.index(name)]]
-    return [v for n, v in zip(names, values, strict=True) if n == name]
-
-
-def _tokens(names: list[bytes], values: list[bytes]) -> list[bytes]:
-    """The lower-case options of every Connection field."""
-    return [
-        token.strip(b" \t").lower()
-        for value in _values(names, values, b"connection")
-        for token in value.split(b",")
-    ]
-
-
 class RequestDecoder(_Decoder):
     """Decodes requests from a downstream byte stream into :class:`RequestSink` events.
 
@@ -329,9 +290,9 @@ class RequestDecoder(_Decoder):
             raise ProtocolError(400, "invalid request target")
         self._check_request_line(b"%s %s HTTP/%s\r\n" % (method, target, version.encode()))
         head = RequestHead(method, target, version == "1.1", names, values)
-        head.host = _request_host(head.http11, names, values)
-        if not _REQUEST_SPECIAL.isdisjoint(names):
-            _request_framing(head, names, values)
+        head.host = request_host(head.http11, names, values)
+        if not REQUEST_SPECIAL.isdisjoint(names):
+            request_framing(head, names, values)
         head.keep_alive = bool(parser.should_keep_alive())
         return head
 
@@ -343,40 +304,6 @@ class RequestDecoder(_Decoder):
         self._carry = []
         if line not in window:
             raise ProtocolError(400, "malformed request line")
-
-
-def _request_framing(head: RequestHead, names: list[bytes], values: list[bytes]) -> None:
-    """Fill the framing fields of ``head``; raise ProtocolError if they are ambiguous."""
-    if b"transfer-encoding" in names:
-        if b"content-length" in names:
-            raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
-        if not head.http11:
-            raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
-        head.chunked = _chunked(_values(names, values, b"transfer-encoding"))
-    elif b"content-length" in names:
-        head.content_length = content_length(_values(names, values, b"content-length"))
-    if b"connection" in names:
-        head.connection = _tokens(names, values)
-    if b"expect" in names and head.http11:  # HTTP/1.0 expectations are ignored (RFC 9110 10.1.1)
-        expect = _values(names, values, b"expect")
-        if len(expect) != 1 or expect[0].strip(b" \t").lower() != b"100-continue":
-            raise ProtocolError(417, "unsupported expectation")
-        head.expect_continue = True
-    if b"upgrade" in names:
-        head.upgrade = values[names.index(b"upgrade")].strip(b" \t")
-
-
-def _request_host(http11: bool, names: list[bytes], values: list[bytes]) -> bytes:
-    """The one valid Host value (b"" for an HTTP/1.0 request without one)."""
-    hosts = names.count(b"host")
-    if hosts > 1 or (http11 and not hosts):
-        raise ProtocolError(400, "a request needs exactly one Host header")
-    if not hosts:
-        return b""
-    host = values[names.index(b"host")].strip(b" \t")
-    if not _HOST.match(host):
-        raise ProtocolError(400, "invalid Host header")
-    return host
 
 
 class ResponseDecoder(_Decoder):
@@ -436,8 +363,8 @@ class ResponseDecoder(_Decoder):
         parser = self._parser
         head = ResponseHead(parser.get_status_code(), self._reason, names, values)
         self._reason = b""
-        if not _RESPONSE_SPECIAL.isdisjoint(names):
-            _response_framing(head, names, values, parser.get_http_version() == "1.1")
+        if not RESPONSE_SPECIAL.isdisjoint(names):
+            response_framing(head, names, values, parser.get_http_version() == "1.1")
         head.keep_alive = bool(parser.should_keep_alive())
         if self._head_only and head.status >= 200:
             self._head_only = False
@@ -456,16 +383,3 @@ class ResponseDecoder(_Decoder):
 
 class _HeadResponseDone(Exception):
     """Raised out of llhttp to stop it after the head of a response to HEAD."""
-
-
-def _response_framing(
-    head: ResponseHead, names: list[bytes], values: list[bytes], http11: bool
-) -> None:
-    if b"transfer-encoding" in names:
-        if b"content-length" in names:
-            raise ProtocolError(502, "both Content-Length and Transfer-Encoding")
-        head.chunked = http11 and _chunked(_values(names, values, b"transfer-encoding"))
-    elif b"content-length" in names:
-        head.content_length = content_length(_values(names, values, b"content-length"))
-    if b"connection" in names:
-        head.connection = _tokens(names, values)

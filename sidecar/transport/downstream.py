@@ -40,7 +40,6 @@ class DownstreamConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.decoder = RequestDecoder(self, ctx.decoder_limits)
         self.peer_id: str | None = None
-        self.peer_address = ""
         self.closing = False
         self._paused = 0
         self._up: UpstreamConnection | None = None
@@ -77,8 +76,6 @@ class DownstreamConnection(asyncio.Protocol):
         ctx = self.ctx
         ctx.stats.cx_total += 1
         ctx.stats.cx_active += 1
-        peer = transport.get_extra_info("peername")
-        self.peer_address = str(peer[0]) if peer else ""
         if ctx.require_peer_id:
             self.peer_id = ctx.peer_id_of(transport)
             if self.peer_id is None:
@@ -157,7 +154,7 @@ class DownstreamConnection(asyncio.Protocol):
         self._req_chunked = head.chunked
         self._upgrade = bool(head.upgrade) and b"upgrade" in head.connection
         if head.expect_continue:
-            self._write_down(encode.CONTINUE)
+            self._to_down.append(encode.CONTINUE)
             self.flush()  # the client waits for it before sending the body
         self._to_up.append(head_bytes)
         self._to_up_size += len(head_bytes)
@@ -228,34 +225,19 @@ class DownstreamConnection(asyncio.Protocol):
         self._retry_head = b""
         request = self._head
         assert request is not None
-        extra = self._response_framing(head, request)
-        if not self._keep_alive:
+        framing = encode.reframe(head, request, self._keep_alive, self._upgrade)
+        self._switching = status == 101
+        self._resp_chunked = framing.chunked
+        self._resp_until_close = framing.until_close
+        self._keep_alive = framing.keep_alive
+        extra = framing.lines
+        if not framing.keep_alive:
             extra.append(b"connection: close\r\n")
         elif not request.http11:
             extra.append(b"connection: keep-alive\r\n")
         start = b"HTTP/1.1 %d %s\r\n" % (status, head.reason)
         drop = encode.dropping(_RESPONSE_DROP, head.connection)
         self._to_down.append(encode.head_bytes(start, head.names, head.values, drop, extra))
-
-    def _response_framing(self, head: ResponseHead, request: RequestHead) -> list[bytes]:
-        """The framing field lines for the client, and how the body will be re-framed."""
-        if head.status == 101:
-            self._switching = True
-            return [b"connection: upgrade\r\nupgrade: %s\r\n" % request.upgrade]
-        if self._upgrade:
-            self._keep_alive = False  # the upgrade was refused: this connection is done
-        if head.bodyless:
-            if head.content_length >= 0 and request.method == b"HEAD":
-                return [b"content-length: %d\r\n" % head.content_length]
-            return []
-        if head.content_length >= 0:
-            return [b"content-length: %d\r\n" % head.content_length]
-        self._resp_until_close = not head.chunked
-        if request.http11:
-            self._resp_chunked = True
-            return [b"transfer-encoding: chunked\r\n"]
-        self._keep_alive = False  # an HTTP/1.0 client reads this body until we close
-        return []
 
     def on_response_body(self, data: bytes) -> None:
         self._to_down.append(encode.chunk(data) if self._resp_chunked else data)
@@ -267,7 +249,7 @@ class DownstreamConnection(asyncio.Protocol):
         if self._switching:
             return  # a 101's end: the upgrade itself follows (on_upstream_upgraded)
         if self._resp_chunked:
-            self._write_down(encode.LAST_CHUNK)
+            self._to_down.append(encode.LAST_CHUNK)
         up, cluster = self._up, self._cluster
         self._up = None
         if up is not None and cluster is not None:
@@ -284,7 +266,7 @@ class DownstreamConnection(asyncio.Protocol):
         """The upstream switched protocols: from now on both sides are a raw byte tunnel."""
         self._tunnel = True
         if rest:
-            self._write_down(rest)
+            self._to_down.append(rest)
         self.flush()
         if self._tunnel_rest and self._up is not None:
             self._up.write(self._tunnel_rest)
@@ -333,9 +315,6 @@ class DownstreamConnection(asyncio.Protocol):
             out.clear()
 
     # endings ----------------------------------------------------------------------------------
-    def _write_down(self, data: bytes) -> None:
-        self._to_down.append(data)
-
     def _finish(self) -> None:
         """The exchange is over: close, or go on with the next (possibly pipelined) request."""
         keep_alive = self._keep_alive and not self.closing
@@ -363,7 +342,7 @@ class DownstreamConnection(asyncio.Protocol):
         self._resp_started = True
         self._to_up.clear()
         self._to_up_size = 0
-        self._write_down(local_reply.encode(status, flag, detail, not self._keep_alive))
+        self._to_down.append(local_reply.encode(status, flag, detail, not self._keep_alive))
         self.flush()
         if self._request_done or not self._keep_alive:
             self._finish()
