@@ -55,12 +55,24 @@ class Sidecar:
             self._client_ssl = client_context(config.tls, base_dir)
         except TlsMaterialError as exc:
             raise SidecarStartError(str(exc)) from None
+        self._admin_token = self._read_admin_token()
         self.clusters = [self._cluster(c) for c in config.clusters]
         self.app_cluster = self._make_cluster("inbound|app", None, None, [config.app])
         self._contexts: dict[str, ListenerContext] = {}
         self._servers: dict[str, asyncio.Server] = {}
         self._admin: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
+
+    def _read_admin_token(self) -> bytes | None:
+        if self.config.admin_token_file is None:
+            return None
+        try:
+            token = (self.base_dir / self.config.admin_token_file).read_bytes().strip()
+        except OSError as exc:
+            raise SidecarStartError(f"admin_token_file: cannot read: {exc.strerror}") from None
+        if not token:
+            raise SidecarStartError("admin_token_file: the file is empty")
+        return token
 
     def _cluster(self, cfg: ClusterConfig) -> Cluster:
         tls = self._client_ssl if cfg.tls == "mtls" else None
@@ -122,7 +134,9 @@ class Sidecar:
         await self._listen(
             inbound, listeners.inbound.address, listeners.inbound.port, self._server_ssl
         )
-        self._admin = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
+        self._admin = web.AppRunner(
+            make_app(self, self._admin_token), access_log=None, handle_signals=False
+        )
         await self._admin.setup()
         site = web.TCPSite(self._admin, listeners.admin.address, listeners.admin.port)
         try:

@@ -111,15 +111,24 @@ class SidecarConfig(_Config, frozen=True):
     clusters: list[ClusterConfig] = []
     limits: LimitsConfig = LimitsConfig()
     timeouts: TimeoutsConfig = TimeoutsConfig()
+    # A file holding the bearer token the admin API asks for (all but /ready). Required when the
+    # admin listener is not on a loopback address.
+    admin_token_file: str | None = None
 
     def __post_init__(self) -> None:
         _check_spiffe_id(self.identity, "identity")
+        if self.admin_token_file is None and not _loopback(self.listeners.admin.address):
+            raise ValueError("admin_token_file: an admin listener off loopback needs a token")
         seen: set[str] = set()
         for cluster in self.clusters:
             for host in (cluster.name, *cluster.hosts):
                 if host in seen:
                     raise ValueError(f"clusters: host {host!r} names more than one cluster")
                 seen.add(host)
+
+
+def _loopback(address: str) -> bool:
+    return address in {"localhost", "::1"} or address.startswith("127.")
 
 
 class ConfigError(ValueError):

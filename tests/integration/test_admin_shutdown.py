@@ -12,10 +12,18 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
-from tests.integration.mesh import CLIENT_ID, Certs, Mesh, closed_port
-from tests.integration.rawhttp import IO_TIMEOUT_S, Address, connect, get
+from sidecar.server import Sidecar, SidecarStartError
+from tests.integration.mesh import (
+    CLIENT_ID,
+    Certs,
+    Mesh,
+    closed_port,
+    sidecar_config,
+)
+from tests.integration.rawhttp import IO_TIMEOUT_S, Address, connect, get, parse_address
 from tests.integration.recording_app import RecordingApp
 
 REPO = Path(__file__).resolve().parents[2]
@@ -167,3 +175,41 @@ def test_bad_config_exits_nonzero_naming_the_field(
     )
     assert result.returncode != 0
     assert "$.clusters[0]" + field in result.stderr
+
+
+async def test_an_admin_token_guards_everything_but_ready(certs: Certs, tmp_path: Path) -> None:
+    (tmp_path / "admin-token").write_text("s3cret-admin-token\n")
+    config = msgspec.structs.replace(
+        sidecar_config(certs, "client", CLIENT_ID, closed_port()),
+        admin_token_file=str(tmp_path / "admin-token"),
+    )
+    sidecar = Sidecar(config, certs.directory)
+    await sidecar.start()
+    try:
+        admin = parse_address(sidecar.bound_addresses()["admin"])
+        assert (await get(admin, b"/ready", b"127.0.0.1")).status == 200
+        for path in (b"/config_dump", b"/clusters", b"/stats/prometheus"):
+            assert (await get(admin, path, b"127.0.0.1")).status == 401
+        async with connect(admin) as client:
+            wrong = (
+                b"GET /clusters HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer nope\r\n\r\n"
+            )
+            assert (await client.request(wrong)).status == 401
+        async with connect(admin) as client:
+            right = (
+                b"GET /clusters HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Authorization: Bearer s3cret-admin-token\r\n\r\n"
+            )
+            response = await client.request(right)
+        assert response.status == 200 and b"clusters" in response.body
+    finally:
+        await sidecar.shutdown()
+
+
+async def test_a_missing_admin_token_file_stops_the_start(certs: Certs, tmp_path: Path) -> None:
+    config = msgspec.structs.replace(
+        sidecar_config(certs, "client", CLIENT_ID, closed_port()),
+        admin_token_file=str(tmp_path / "absent"),
+    )
+    with pytest.raises(SidecarStartError, match="admin_token_file"):
+        Sidecar(config, certs.directory)

@@ -62,3 +62,11 @@ def test_one_host_cannot_name_two_clusters() -> None:
 def test_invalid_yaml_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="not valid YAML"):
         decode_sidecar_config("service: [")
+
+
+def test_an_admin_listener_off_loopback_needs_a_token() -> None:
+    exposed = BASE + "listeners: {admin: {address: 0.0.0.0, port: 15000}}\n"
+    with pytest.raises(ConfigError, match="admin_token_file"):
+        decode_sidecar_config(exposed)
+    config = decode_sidecar_config(exposed + "admin_token_file: admin-token\n")
+    assert config.admin_token_file == "admin-token"
