@@ -69,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("identities", nargs="+", help="SPIFFE IDs, spiffe://td/ns/N/sa/S")
     p.set_defaults(func=_cmd_certs)
 
+    from controlplane.commands import token
+
+    token.add_parser(sub)
+
     p = sub.add_parser("demo", help="run a sidecar pair before a sample app and show the traffic")
     p.add_argument("--requests", type=int, default=20, help="requests to send (default 20)")
     p.set_defaults(func=_cmd_demo)

@@ -1,0 +1,1 @@
+"""Subcommands of the ``glassmesh`` CLI, each registering itself with ``add_parser``."""
