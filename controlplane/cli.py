@@ -48,6 +48,25 @@ def _cmd_certs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_controlplane(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from controlplane.ca import AuthorityError
+    from controlplane.server import ControlPlaneSettings, serve
+
+    host, _, port = args.listen.rpartition(":")
+    settings = ControlPlaneSettings(
+        data_dir=Path(args.data_dir), host=host or "127.0.0.1", port=int(port),
+        trust_domain=args.trust_domain,
+    )  # fmt: skip
+    try:
+        asyncio.run(serve(settings))
+    except (OSError, AuthorityError) as exc:
+        print(f"glassmesh controlplane: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from controlplane.demo import run_demo
 
@@ -69,9 +88,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("identities", nargs="+", help="SPIFFE IDs, spiffe://td/ns/N/sa/S")
     p.set_defaults(func=_cmd_certs)
 
-    from controlplane.commands import token
+    p = sub.add_parser("controlplane", help="run the control plane (CA and resources API, HTTPS)")
+    p.add_argument("--data-dir", default="./glassmesh-data", help="state directory (SQLite, CA)")
+    p.add_argument("--listen", default="127.0.0.1:15012", help="HOST:PORT for the HTTPS API")
+    p.add_argument("--trust-domain", default="cluster.local")
+    p.set_defaults(func=_cmd_controlplane)
+
+    from controlplane.commands import resources, token
 
     token.add_parser(sub)
+    resources.add_parser(sub)
 
     p = sub.add_parser("demo", help="run a sidecar pair before a sample app and show the traffic")
     p.add_argument("--requests", type=int, default=20, help="requests to send (default 20)")

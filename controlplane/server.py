@@ -1,0 +1,143 @@
+"""``glassmesh controlplane``: the control plane's HTTPS API on 15012.
+
+It issues workload certificates (a CSR plus a join token in, a chain and the trust bundle out; the
+identity comes from the token, never from the CSR) and serves the mesh resources API. Its CA, token
+keys, admin tokens and resources live under the data directory, so a restart loses nothing. Its
+own serving certificate comes from its own CA.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+from aiohttp import web
+
+from controlplane import ca
+from controlplane.api.identity import CsrRequest, CsrResponse
+from controlplane.auth import load_or_create_tokens
+from controlplane.resources_api import make_resources_app
+from controlplane.store import Store
+from controlplane.tokens import InvalidToken, TokenAuthority
+
+log = logging.getLogger("glassmesh.controlplane")
+CSR_BODY_LIMIT = 64 * 1024
+SERVER_IDENTITY = "spiffe://{td}/ns/glassmesh-system/sa/controlplane"
+
+
+@dataclass(frozen=True)
+class ControlPlaneSettings:
+    """Where the control plane keeps its state and listens."""
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 15012
+    trust_domain: str = "cluster.local"
+    workload_lifetime: dt.timedelta = ca.WORKLOAD_LIFETIME
+
+
+class ControlPlane:
+    """The state and HTTPS server of one control plane."""
+
+    def __init__(self, settings: ControlPlaneSettings, clock: Callable[[], float] = time.time):
+        self.settings = settings
+        self.clock = clock
+        data = settings.data_dir
+        data.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.authority = ca.load_or_create_root(data / "ca", settings.trust_domain)
+        self.join_tokens = TokenAuthority.load_or_create(data, settings.trust_domain)
+        self.store = Store(data)
+        self.app = make_resources_app(self.store, load_or_create_tokens(data))
+        self.app.router.add_post("/api/v1/certificates", self._sign)
+        self._runner: web.AppRunner | None = None
+
+    def server_context(self) -> ssl.SSLContext:
+        """A TLS context with a fresh serving certificate from our CA (SANs: our SPIFFE ID,
+        localhost, 127.0.0.1 and the listen host)."""
+        identity = SERVER_IDENTITY.format(td=self.settings.trust_domain)
+        hosts = sorted({"localhost", "127.0.0.1", self.settings.host})
+        issued = ca.issue_serving(self.authority, identity, hosts)
+        directory = self.settings.data_dir / "serving"
+        directory.mkdir(mode=0o700, exist_ok=True)
+        cert, key = directory / "server.pem", directory / "server-key.pem"
+        cert.write_bytes(issued.chain_pem())
+        key.touch(mode=0o600)
+        key.write_bytes(issued.key_pem())
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(cert, key)
+        return ctx
+
+    async def _sign(self, request: web.Request) -> web.Response:
+        """POST /api/v1/certificates: a CsrRequest in, a CsrResponse out."""
+        body = await request.content.read(CSR_BODY_LIMIT + 1)
+        if len(body) > CSR_BODY_LIMIT:
+            return web.json_response({"error": "body too large"}, status=413)
+        try:
+            req = msgspec.json.decode(body, type=CsrRequest)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            return web.json_response({"error": f"bad request: {exc}"}, status=400)
+        try:
+            claims = self.join_tokens.verify(req.token, now=self.clock())
+        except InvalidToken as exc:
+            log.info("certificate refused: %s", str(exc).encode("unicode_escape").decode())
+            return web.json_response({"error": "unauthenticated"}, status=401)
+        now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+        try:
+            issued = ca.sign_csr(
+                self.authority,
+                req.csr_pem.encode(),
+                claims.spiffe_id(),
+                self.settings.workload_lifetime,
+                now,
+            )
+        except ca.CsrRejected as exc:
+            return web.json_response({"error": f"csr rejected: {exc}"}, status=400)
+        answer = CsrResponse(
+            chain_pem=issued.chain_pem().decode(),
+            trust_bundle_pem=self.authority.trust_bundle().pem().decode(),
+            expires_at=issued.expires_at.timestamp(),
+        )
+        return web.Response(body=msgspec.json.encode(answer), content_type="application/json")
+
+    async def start(self) -> str:
+        """Serve HTTPS; returns the base URL (the port is the bound one when 0 was asked)."""
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(
+            self._runner, self.settings.host, self.settings.port, ssl_context=self.server_context()
+        )
+        await site.start()
+        host, port = self._runner.addresses[0][:2]
+        return f"https://{host}:{port}"
+
+    async def shutdown(self) -> None:
+        """Stop serving and close the store. Idempotent."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        self.store.close()
+
+
+async def serve(settings: ControlPlaneSettings) -> None:
+    """Run until SIGTERM or SIGINT."""
+    import signal
+
+    plane = ControlPlane(settings)
+    url = await plane.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    data = settings.data_dir
+    log.info("control plane serving on %s", url)
+    log.info("admin token: %s; CA bundle: %s", data / "admin-token", data / "ca" / "ca.pem")
+    await stop.wait()
+    await plane.shutdown()
