@@ -36,6 +36,7 @@ check: $(MYPYC)
 
 bench: install
 	$(PY) -m bench.sidecar
+	$(PY) -m bench.ca
 
 clean:
 	rm -rf $(VENV) build bench/out .mypy_cache .pytest_cache .ruff_cache
