@@ -13,8 +13,13 @@ from pathlib import Path
 def _cmd_sidecar(args: argparse.Namespace) -> int:
     from controlplane.api.sidecar import ConfigError, decode_sidecar_config
 
+    # Command-line paths are relative to the working directory, not to the config file.
+    given = {"url": args.control_plane, "token_file": args.token_file, "ca_file": args.ca_file}
+    control_plane = {
+        k: v if k == "url" else str(Path(v).resolve()) for k, v in given.items() if v is not None
+    }
     try:
-        config = decode_sidecar_config(Path(args.config).read_bytes())
+        config = decode_sidecar_config(Path(args.config).read_bytes(), control_plane=control_plane)
     except OSError as exc:
         print(f"glassmesh sidecar: cannot read {args.config}: {exc.strerror}", file=sys.stderr)
         return 2
@@ -80,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sidecar", help="run a sidecar proxy from a static config file")
     p.add_argument("--config", required=True, help="path to sidecar.yaml")
+    p.add_argument("--control-plane", metavar="URL", help="get certificates from this https URL")
+    p.add_argument("--token-file", help="file holding the join token (with --control-plane)")
+    p.add_argument("--ca-file", help="the control plane's CA bundle (with --control-plane)")
     p.set_defaults(func=_cmd_sidecar)
 
     p = sub.add_parser("certs", help="issue workload certificates from a local CA (dev/test)")

@@ -56,6 +56,7 @@ def make_app(sidecar: Sidecar, token: bytes | None = None) -> web.Application:
         lines: list[str] = []
         for ctx in sidecar.listener_contexts():
             lines += ctx.stats.prometheus()
+        lines += sidecar.prometheus_lines()
         return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
     app = web.Application(middlewares=[bearer_middleware(token)] if token else [])

@@ -1,5 +1,9 @@
 """A running sidecar: builds clusters and listeners from its config, serves until SIGTERM, then
-drains in-flight requests (bounded) and exits."""
+drains in-flight requests (bounded) and exits.
+
+Its TLS material comes from files, or from the control plane through a CertificateAgent, which
+gets the first certificate before any listener binds and rotates it into the same contexts
+(``sidecar.transport.tls``) while the sidecar runs."""
 
 from __future__ import annotations
 
@@ -8,13 +12,21 @@ import contextlib
 import logging
 import signal
 import ssl
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvloop
 from aiohttp import web
 
-from controlplane.api.sidecar import Address, ClusterConfig, EndpointConfig, SidecarConfig
+from controlplane.api.sidecar import (
+    Address,
+    ClusterConfig,
+    ControlPlaneConfig,
+    EndpointConfig,
+    SidecarConfig,
+)
 from sidecar.admin import make_app
 from sidecar.http1.codec import DecoderLimits
 from sidecar.inbound import InboundPolicy
@@ -22,8 +34,20 @@ from sidecar.outbound import OutboundPolicy
 from sidecar.transport.downstream import DownstreamConnection
 from sidecar.transport.listener import ListenerContext, Policy, Timeouts
 from sidecar.transport.pool import Cluster, ClusterSettings, Endpoint
-from sidecar.transport.tls import TlsMaterialError, client_context, peer_spiffe_id, server_context
+from sidecar.transport.tls import (
+    TlsMaterialError,
+    client_context,
+    load_files,
+    load_pem,
+    peer_spiffe_id,
+    server_context,
+)
 from sidecar.tuning import tune_allocator
+
+if TYPE_CHECKING:
+    # The agent (and cryptography, ~7 MB of RSS) is loaded only when the control plane issues
+    # our certificate; a sidecar on files never pays for it.
+    from sidecar.agent import Backoff, CertificateAgent, IssuedCertificate
 
 log = logging.getLogger("glassmesh.sidecar")
 
@@ -33,13 +57,17 @@ MESH_HEADROOM_BYTES = 2048
 
 
 class SidecarStartError(Exception):
-    """The sidecar cannot start: bad TLS material or a port it cannot bind."""
+    """The sidecar cannot start: bad TLS material, no certificate from the control plane, or a
+    port it cannot bind."""
 
 
 class Sidecar:
     """One sidecar's listeners, clusters and admin API on the running event loop."""
 
-    def __init__(self, config: SidecarConfig, base_dir: Path) -> None:
+    def __init__(
+        self, config: SidecarConfig, base_dir: Path, *, backoff: Backoff | None = None
+    ) -> None:
+        """``backoff``: retry delays after a failed certificate renewal (1 s .. 60 s)."""
         self.config = config
         self.base_dir = base_dir
         self.ready = False
@@ -50,11 +78,11 @@ class Sidecar:
             max_headers=limits.max_request_headers,
             max_target_bytes=limits.max_request_line_kb * 1024,
         )
-        try:
-            self._server_ssl = server_context(config.tls, base_dir)
-            self._client_ssl = client_context(config.tls, base_dir)
-        except TlsMaterialError as exc:
-            raise SidecarStartError(str(exc)) from None
+        # Listeners and clusters hold these two objects for good; rotation reloads them.
+        self._server_ssl = server_context()
+        self._client_ssl = client_context()
+        self._file_not_after: float | None = None
+        self.agent = self._identity(backoff)
         self._admin_token = self._read_admin_token()
         self.clusters = [self._cluster(c) for c in config.clusters]
         self.app_cluster = self._make_cluster("inbound|app", None, None, [config.app])
@@ -62,6 +90,71 @@ class Sidecar:
         self._servers: dict[str, asyncio.Server] = {}
         self._admin: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
+
+    def _identity(self, backoff: Backoff | None) -> CertificateAgent | None:
+        """Load the TLS files now, or return the agent that will fetch a certificate."""
+        tls, control_plane = self.config.tls, self.config.control_plane
+        if control_plane is not None:
+            return self._agent(control_plane, backoff)
+        if tls is None:
+            raise SidecarStartError("tls: the sidecar needs tls (files) or control_plane")
+        try:
+            load_files((self._server_ssl, self._client_ssl), tls, self.base_dir)
+        except (TlsMaterialError, OSError, ValueError) as exc:
+            raise SidecarStartError(str(exc)) from None
+        return None
+
+    def _agent(self, cfg: ControlPlaneConfig, backoff: Backoff | None) -> CertificateAgent:
+        from sidecar.agent import (
+            AgentSettings,
+            Backoff,
+            CertificateAgent,
+            CertificateError,
+            HttpsRequester,
+        )
+
+        try:
+            request = HttpsRequester(cfg.url, self.base_dir / cfg.ca_file)
+        except CertificateError as exc:
+            raise SidecarStartError(str(exc)) from None
+        settings = AgentSettings(
+            url=cfg.url,
+            identity=self.config.identity,
+            token_file=self.base_dir / cfg.token_file,
+            backoff=backoff or Backoff(),
+        )
+        return CertificateAgent(settings, self._install, request)
+
+    def _install(self, issued: IssuedCertificate) -> None:
+        """Make new connections (both directions) use ``issued``; open ones keep theirs."""
+        contexts = (self._server_ssl, self._client_ssl)
+        load_pem(contexts, issued.chain_pem, issued.key_pem, issued.trust_bundle_pem)
+
+    def certificate_seconds_left(self) -> float:
+        """Seconds until our workload certificate expires (negative once it has)."""
+        if self.agent is not None:
+            return self.agent.seconds_left()
+        if self._file_not_after is None:  # read once, on the first scrape, not at start-up
+            from cryptography import x509
+
+            assert self.config.tls is not None
+            pem = (self.base_dir / self.config.tls.cert).read_bytes()
+            leaf = x509.load_pem_x509_certificates(pem)[0]
+            self._file_not_after = leaf.not_valid_after_utc.timestamp()
+        return self._file_not_after - time.time()
+
+    def prometheus_lines(self) -> list[str]:
+        """The sidecar-wide lines of ``/stats/prometheus`` (certificate expiry and rotation)."""
+        lines = [
+            f"glassmesh_sidecar_certificate_expiry_seconds {self.certificate_seconds_left():.3f}"
+        ]
+        if self.agent is not None:
+            lines += [
+                f"glassmesh_sidecar_certificate_rotations_total {self.agent.rotations}",
+                f"glassmesh_sidecar_certificate_renewal_failures_total "
+                f"{self.agent.renewal_failures}",
+            ]
+        return lines
 
     def _read_admin_token(self) -> bytes | None:
         if self.config.admin_token_file is None:
@@ -120,7 +213,15 @@ class Sidecar:
         return ctx
 
     async def start(self) -> None:
-        """Bind every listener and the admin API. Raises SidecarStartError if one cannot bind."""
+        """Get the first certificate (with ``control_plane``), then bind every listener and the
+        admin API. Raises SidecarStartError if either fails."""
+        if self.agent is not None:
+            from sidecar.agent import CertificateError
+
+            try:
+                await self.agent.start()
+            except CertificateError as exc:
+                raise SidecarStartError(f"control_plane: {exc}") from None
         by_host: dict[bytes, Cluster] = {}
         for cfg, cluster in zip(self.config.clusters, self.clusters, strict=True):
             for host in (cfg.name, *cfg.hosts):
@@ -185,6 +286,8 @@ class Sidecar:
         self.ready = False
         for server in self._servers.values():
             server.close()
+        if self.agent is not None:
+            await self.agent.close()
         await asyncio.gather(
             *(ctx.drain(self.config.timeouts.drain_s) for ctx in self._contexts.values())
         )

@@ -7,6 +7,7 @@ field at fault (``$.clusters[0].endpoints[1].port``) instead of being ignored.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 import msgspec
@@ -40,6 +41,19 @@ class TlsConfig(_Config, frozen=True):
     cert: str
     key: str
     ca_bundle: str
+
+
+class ControlPlaneConfig(_Config, frozen=True):
+    """Where the workload certificate comes from instead of files: the control plane's HTTPS URL,
+    the CA that signed its serving certificate, and a file holding a join token."""
+
+    url: str
+    ca_file: str
+    token_file: str
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith("https://") or len(self.url) <= len("https://"):
+            raise ValueError(f"url: {self.url[:80]!r} is not an https:// URL")
 
 
 class ListenersConfig(_Config, frozen=True):
@@ -100,12 +114,17 @@ class TimeoutsConfig(_Config, frozen=True):
 
 
 class SidecarConfig(_Config, frozen=True):
-    """A whole sidecar: its workload, listeners, local app, upstream clusters and TLS material."""
+    """A whole sidecar: its workload, listeners, local app, upstream clusters and TLS material.
+
+    The TLS material comes either from files (``tls``) or from the control plane
+    (``control_plane``); exactly one of the two is given.
+    """
 
     service: str
     identity: str
     app: Address
-    tls: TlsConfig
+    tls: TlsConfig | None = None
+    control_plane: ControlPlaneConfig | None = None
     namespace: str = "default"
     listeners: ListenersConfig = ListenersConfig()
     clusters: list[ClusterConfig] = []
@@ -117,6 +136,10 @@ class SidecarConfig(_Config, frozen=True):
 
     def __post_init__(self) -> None:
         _check_spiffe_id(self.identity, "identity")
+        if self.tls is not None and self.control_plane is not None:
+            raise ValueError("control_plane: give either tls or control_plane, not both")
+        if self.tls is None and self.control_plane is None:
+            raise ValueError("tls: the sidecar needs tls (files) or control_plane (issued certs)")
         if self.admin_token_file is None and not _loopback(self.listeners.admin.address):
             raise ValueError("admin_token_file: an admin listener off loopback needs a token")
         seen: set[str] = set()
@@ -135,10 +158,25 @@ class ConfigError(ValueError):
     """A config document is invalid; the message names the field at fault."""
 
 
-def decode_sidecar_config(data: bytes | str) -> SidecarConfig:
-    """Decode and validate a sidecar.yaml document. Raises ConfigError naming the bad field."""
+def decode_sidecar_config(
+    data: bytes | str, *, control_plane: Mapping[str, str] | None = None
+) -> SidecarConfig:
+    """Decode and validate a sidecar.yaml document. Raises ConfigError naming the bad field.
+
+    ``control_plane`` (command-line values) fills or overrides fields of the document's
+    ``control_plane`` section before validation.
+    """
     try:
-        return msgspec.yaml.decode(data, type=SidecarConfig)
+        if not control_plane:
+            return msgspec.yaml.decode(data, type=SidecarConfig)
+        raw = msgspec.yaml.decode(data)
+        if not isinstance(raw, dict):
+            raise ConfigError("Expected `object` - at `$`")
+        section = raw.get("control_plane") or {}
+        if not isinstance(section, dict):
+            raise ConfigError("Expected `object` - at `$.control_plane`")
+        raw["control_plane"] = {**section, **control_plane}
+        return msgspec.convert(raw, SidecarConfig)
     except msgspec.ValidationError as exc:
         raise ConfigError(str(exc)) from None
     except msgspec.DecodeError as exc:
