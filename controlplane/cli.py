@@ -102,10 +102,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--trust-domain", default="cluster.local")
     p.set_defaults(func=_cmd_controlplane)
 
-    from controlplane.commands import resources, token
+    from controlplane.commands import proxies, resources, token
 
     token.add_parser(sub)
     resources.add_parser(sub)
+    proxies.add_parser(sub)
 
     p = sub.add_parser("demo", help="run a sidecar pair before a sample app and show the traffic")
     p.add_argument("--requests", type=int, default=20, help="requests to send (default 20)")

@@ -1,9 +1,11 @@
 """``glassmesh controlplane``: the control plane's HTTPS API on 15012.
 
 It issues workload certificates (a CSR plus a join token in, a chain and the trust bundle out; the
-identity comes from the token, never from the CSR) and serves the mesh resources API. Its CA, token
-keys, admin tokens and resources live under the data directory, so a restart loses nothing. Its
-own serving certificate comes from its own CA.
+identity comes from the token, never from the CSR), serves the mesh resources API, and keeps the
+service registry and the config stream (``/api/v1/stream``, a WebSocket for clients presenting a
+workload certificate from our CA). Its CA, token keys, admin tokens and resources live under the
+data directory, so a restart loses nothing but the in-memory registry, which sidecars refill by
+re-registering. Its own serving certificate comes from its own CA.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ import msgspec
 from aiohttp import web
 
 from controlplane import ca
-from controlplane.api.identity import CsrRequest, CsrResponse
-from controlplane.auth import load_or_create_tokens
+from controlplane.api.identity import CsrRequest, CsrResponse, InvalidSpiffeId, parse_spiffe_id
+from controlplane.auth import Forbidden, Scope, Unauthenticated, load_or_create_tokens
+from controlplane.push import Pusher, serve_stream
+from controlplane.registry import DEFAULT_LEASE_S, Registry
 from controlplane.resources_api import make_resources_app
 from controlplane.store import Store
 from controlplane.tokens import InvalidToken, TokenAuthority
@@ -30,6 +34,7 @@ from controlplane.tokens import InvalidToken, TokenAuthority
 log = logging.getLogger("glassmesh.controlplane")
 CSR_BODY_LIMIT = 64 * 1024
 SERVER_IDENTITY = "spiffe://{td}/ns/glassmesh-system/sa/controlplane"
+STREAM_MESSAGE_LIMIT = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ class ControlPlaneSettings:
     port: int = 15012
     trust_domain: str = "cluster.local"
     workload_lifetime: dt.timedelta = ca.WORKLOAD_LIFETIME
+    lease_s: float = DEFAULT_LEASE_S  # a registered instance not heard from for this long is gone
 
 
 class ControlPlane:
@@ -54,13 +60,21 @@ class ControlPlane:
         self.authority = ca.load_or_create_root(data / "ca", settings.trust_domain)
         self.join_tokens = TokenAuthority.load_or_create(data, settings.trust_domain)
         self.store = Store(data)
-        self.app = make_resources_app(self.store, load_or_create_tokens(data))
+        self.auth = load_or_create_tokens(data)
+        self.registry = Registry(clock, settings.lease_s)
+        bundle = self.authority.trust_bundle().pem().decode()
+        self.pusher = Pusher(self.store, self.registry, bundle)
+        self.app = make_resources_app(self.store, self.auth)
         self.app.router.add_post("/api/v1/certificates", self._sign)
+        self.app.router.add_get("/api/v1/stream", self._stream)
+        self.app.router.add_get("/api/v1/proxies", self._proxies)
+        self.app.router.add_get("/api/v1/endpoints", self._endpoints)
         self._runner: web.AppRunner | None = None
 
     def server_context(self) -> ssl.SSLContext:
         """A TLS context with a fresh serving certificate from our CA (SANs: our SPIFFE ID,
-        localhost, 127.0.0.1 and the listen host)."""
+        localhost, 127.0.0.1 and the listen host). A client may present a certificate; if it
+        does, it must chain to our trust bundle."""
         identity = SERVER_IDENTITY.format(td=self.settings.trust_domain)
         hosts = sorted({"localhost", "127.0.0.1", self.settings.host})
         issued = ca.issue_serving(self.authority, identity, hosts)
@@ -73,7 +87,55 @@ class ControlPlane:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.load_cert_chain(cert, key)
+        ctx.load_verify_locations(cadata=self.authority.trust_bundle().pem().decode())
+        ctx.verify_mode = ssl.CERT_OPTIONAL
         return ctx
+
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        """GET /api/v1/stream: the config stream, for a client with a workload certificate."""
+        identity = peer_identity(request, self.settings.trust_domain)
+        if identity is None:
+            return web.json_response({"error": "unauthenticated"}, status=401)
+        ws = web.WebSocketResponse(autoping=False, max_msg_size=STREAM_MESSAGE_LIMIT)
+        await ws.prepare(request)
+        await serve_stream(self.pusher, ws, identity)
+        return ws
+
+    async def _proxies(self, request: web.Request) -> web.Response:
+        """GET /api/v1/proxies: every connected proxy and what it was sent and acknowledged."""
+        if refused := self._refused(request, "read"):
+            return refused
+        proxies = sorted(
+            self.pusher.proxies.values(),
+            key=lambda p: (p.registration.namespace, p.registration.service, p.key),
+        )
+        items = [p.status() for p in proxies]
+        return web.json_response({"items": items, "version": self.pusher.version})
+
+    async def _endpoints(self, request: web.Request) -> web.Response:
+        """GET /api/v1/endpoints?service=&namespace=: registered instances, ready or not."""
+        if refused := self._refused(request, "read"):
+            return refused
+        query, now = request.query, self.clock()
+        found = self.registry.instances(query.get("service"), query.get("namespace"))
+        items = [
+            {"service": i.service, "namespace": i.namespace, "identity": i.identity,
+             "address": i.address, "port": i.port, "labels": i.labels, "ready": i.ready,
+             "lease_left_s": round(max(0.0, i.expires_at - now), 3)}
+            for i in found
+        ]  # fmt: skip
+        return web.json_response({"items": items})
+
+    def _refused(self, request: web.Request, scope: Scope) -> web.Response | None:
+        """A 401 or 403 answer unless the request carries a token granting ``scope``."""
+        try:
+            self.auth.check(request.headers.get("Authorization"), scope)
+        except Unauthenticated:
+            headers = {"WWW-Authenticate": "Bearer"}
+            return web.json_response({"error": "unauthenticated"}, status=401, headers=headers)
+        except Forbidden:
+            return web.json_response({"error": "forbidden"}, status=403)
+        return None
 
     async def _sign(self, request: web.Request) -> web.Response:
         """POST /api/v1/certificates: a CsrRequest in, a CsrResponse out."""
@@ -115,15 +177,33 @@ class ControlPlane:
             self._runner, self.settings.host, self.settings.port, ssl_context=self.server_context()
         )
         await site.start()
+        self.pusher.start()
         host, port = self._runner.addresses[0][:2]
         return f"https://{host}:{port}"
 
     async def shutdown(self) -> None:
-        """Stop serving and close the store. Idempotent."""
+        """Stop pushing and serving and close the store. Idempotent."""
+        await self.pusher.shutdown()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
         self.store.close()
+
+
+def peer_identity(request: web.Request, trust_domain: str) -> str | None:
+    """The SPIFFE ID of the client's verified certificate: its one URI SAN, a workload ID in our
+    trust domain. None when there is no certificate or it is not a workload's."""
+    transport = request.transport
+    cert = transport.get_extra_info("peercert") if transport is not None else None
+    sans = cert.get("subjectAltName", ()) if isinstance(cert, dict) else ()
+    uris = [value for kind, value in sans if kind == "URI"]
+    if len(uris) != 1:
+        return None
+    try:
+        parsed = parse_spiffe_id(uris[0])
+    except InvalidSpiffeId:
+        return None
+    return uris[0] if parsed.trust_domain == trust_domain else None
 
 
 async def serve(settings: ControlPlaneSettings) -> None:

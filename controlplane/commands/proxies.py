@@ -1,0 +1,93 @@
+"""``glassmesh proxy-status | endpoints``: what the control plane pushed and whom it knows of.
+
+``proxy-status`` shows each connected sidecar with the config version it was sent and the one it
+acknowledged (a NACK's reason when it refused one); ``endpoints`` lists registered instances.
+Server, token and CA come from the same options and environment as ``glassmesh get``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.parse
+from collections.abc import Sequence
+from typing import Any
+
+from controlplane.commands.resources import DEFAULT_SERVER, Command, CommandError, request
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``proxy-status`` and ``endpoints`` on the CLI's subcommands."""
+    conn = argparse.ArgumentParser(add_help=False)
+    conn.add_argument("--server", help=f"API URL (GLASSMESH_SERVER, default {DEFAULT_SERVER})")
+    conn.add_argument("--token-file", help="file holding the API token (else GLASSMESH_TOKEN)")
+    conn.add_argument("--ca-file", help="PEM bundle to verify the server with")
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    p = sub.add_parser(
+        "proxy-status", parents=[conn, output], help="config versions sent to and ACKed by proxies"
+    )
+    p.set_defaults(func=_command("proxy-status", run_proxy_status))
+    p = sub.add_parser("endpoints", parents=[conn, output], help="registered service instances")
+    p.add_argument("service", nargs="?")
+    p.add_argument("-n", "--namespace", help="namespace (default: all)")
+    p.set_defaults(func=_command("endpoints", run_endpoints))
+
+
+def _command(name: str, run: Command) -> Command:
+    def command(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except CommandError as exc:
+            print(f"glassmesh {name}: {exc}", file=sys.stderr)
+            return exc.code
+
+    return command
+
+
+def run_proxy_status(args: argparse.Namespace) -> int:
+    """Prints the connected proxies as a table or JSON; returns 0."""
+    items = request(args, "GET", "/api/v1/proxies")["items"]
+    if args.output == "json":
+        print(json.dumps(items, indent=2))
+        return 0
+    rows = [("PROXY", "IDENTITY", "VERSION SENT", "VERSION ACKED", "NACK")]
+    rows += [
+        (f"{p['service']}/{p['namespace']} {p['address']}:{p['port']}", p["identity"],
+         _text(p["sent_version"]), _text(p["acked_version"]), p["nack"] or "")
+        for p in items
+    ]  # fmt: skip
+    print(render(rows), end="")
+    return 0
+
+
+def run_endpoints(args: argparse.Namespace) -> int:
+    """Prints registered instances (all, one service's, or one namespace's); returns 0."""
+    query = {k: v for k, v in (("service", args.service), ("namespace", args.namespace)) if v}
+    path = "/api/v1/endpoints" + ("?" + urllib.parse.urlencode(query) if query else "")
+    items = request(args, "GET", path)["items"]
+    if args.output == "json":
+        print(json.dumps(items, indent=2))
+        return 0
+    rows = [("SERVICE", "NAMESPACE", "ENDPOINT", "READY", "IDENTITY", "LEASE LEFT")]
+    rows += [
+        (e["service"], e["namespace"], f"{e['address']}:{e['port']}",
+         "yes" if e["ready"] else "no", e["identity"], f"{e['lease_left_s']:.1f}s")
+        for e in items
+    ]  # fmt: skip
+    print(render(rows), end="")
+    return 0
+
+
+def _text(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def render(rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned columns three spaces apart, the last one unpadded."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "".join(
+        "   ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]]) + "\n"
+        for row in rows
+    )

@@ -1,0 +1,169 @@
+"""The service registry: which sidecar instances serve which service, and whether they are ready.
+
+An instance is keyed by (identity, address, port): the SPIFFE ID from its client certificate and
+where peers reach its inbound listener. It stays while its lease is renewed (the config stream
+renews it on every message and ping) and is dropped by ``expire()`` once the lease has passed.
+
+The registry lives in memory only. After a control-plane restart it starts empty and fills again
+as sidecars reconnect and re-register, within one reconnect interval.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from controlplane.api.snapshot import ClusterConfig, EndpointConfig, Registration
+
+log = logging.getLogger("glassmesh.controlplane.registry")
+
+InstanceKey = tuple[str, str, int]  # (identity, address, port)
+DEFAULT_LEASE_S = 15.0
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One registered instance of a service."""
+
+    identity: str
+    service: str
+    namespace: str
+    labels: dict[str, str]
+    address: str
+    port: int
+    ready: bool
+    expires_at: float
+
+    @property
+    def key(self) -> InstanceKey:
+        """What identifies this instance in the registry."""
+        return (self.identity, self.address, self.port)
+
+
+class Registry:
+    """Instances with leases. Not thread-safe: one owner, one event loop. Never blocks."""
+
+    def __init__(self, clock: Callable[[], float], lease_s: float = DEFAULT_LEASE_S) -> None:
+        self.clock = clock
+        self.lease_s = lease_s
+        self._instances: dict[InstanceKey, Instance] = {}
+        self._revision = 0
+        self._listeners: list[Callable[[], None]] = []
+
+    @property
+    def revision(self) -> int:
+        """Grows by one on every change of an instance's presence, fields or readiness."""
+        return self._revision
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Calls ``listener()`` after every change (not on a mere lease renewal)."""
+        self._listeners.append(listener)
+
+    def register(self, identity: str, registration: Registration) -> InstanceKey:
+        """Adds or replaces the instance ``registration`` describes, with a fresh lease."""
+        instance = Instance(
+            identity=identity,
+            service=registration.service,
+            namespace=registration.namespace,
+            labels=dict(registration.labels),
+            address=registration.address,
+            port=registration.port,
+            ready=registration.ready,
+            expires_at=self.clock() + self.lease_s,
+        )
+        old = self._instances.get(instance.key)
+        self._instances[instance.key] = instance
+        if old is None or dataclasses.replace(old, expires_at=instance.expires_at) != instance:
+            self._changed()
+        return instance.key
+
+    def renew(self, key: InstanceKey) -> bool:
+        """Extends an instance's lease; returns False if it is not (or no longer) registered."""
+        instance = self._instances.get(key)
+        if instance is None:
+            return False
+        self._instances[key] = dataclasses.replace(instance, expires_at=self.clock() + self.lease_s)
+        return True
+
+    def set_ready(self, key: InstanceKey, ready: bool) -> bool:
+        """Marks an instance ready or not; returns False if it is not registered."""
+        instance = self._instances.get(key)
+        if instance is None:
+            return False
+        if instance.ready != ready:
+            self._instances[key] = dataclasses.replace(instance, ready=ready)
+            self._changed()
+        return True
+
+    def remove(self, key: InstanceKey) -> bool:
+        """Drops an instance now; returns whether it was registered."""
+        if self._instances.pop(key, None) is None:
+            return False
+        self._changed()
+        return True
+
+    def expire(self) -> list[Instance]:
+        """Drops every instance whose lease has passed; returns them."""
+        now = self.clock()
+        gone = [i for i in self._instances.values() if i.expires_at <= now]
+        for instance in gone:
+            del self._instances[instance.key]
+        if gone:
+            self._changed()
+        return gone
+
+    def instances(self, service: str | None = None, namespace: str | None = None) -> list[Instance]:
+        """Unexpired instances, ready or not, optionally of one service and/or namespace,
+        ordered by namespace, service, address and port."""
+        now = self.clock()
+        found = [
+            i
+            for i in self._instances.values()
+            if i.expires_at > now
+            and service in (None, i.service)
+            and namespace in (None, i.namespace)
+        ]
+        return sorted(found, key=lambda i: (i.namespace, i.service, i.address, i.port, i.identity))
+
+    def endpoints(self, service: str, namespace: str) -> list[Instance]:
+        """The ready, unexpired instances of one service: where traffic may go."""
+        return [i for i in self.instances(service, namespace) if i.ready]
+
+    def services(self) -> list[tuple[str, str]]:
+        """(service, namespace) of every service with an unexpired instance, sorted."""
+        return sorted({(i.service, i.namespace) for i in self.instances()})
+
+    def clusters(self, viewer: str) -> list[ClusterConfig]:
+        """Every registered service as a cluster of its ready endpoints, seen from namespace
+        ``viewer`` (only there may it be called by its short name).
+
+        A service whose instances present different identities is left out (fail closed): the
+        identity is what a client checks, and a workload must not borrow another's service name.
+        """
+        clusters = []
+        for service, namespace in self.services():
+            instances = self.instances(service, namespace)
+            if len({i.identity for i in instances}) > 1:
+                log.warning("service %s.%s has instances of several identities", service, namespace)
+                continue
+            clusters.append(_cluster(service, namespace, instances, viewer))
+        return clusters
+
+    def _changed(self) -> None:
+        self._revision += 1
+        for listener in self._listeners:
+            listener()
+
+
+def _cluster(service: str, namespace: str, instances: list[Instance], viewer: str) -> ClusterConfig:
+    fqdn = f"{service}.{namespace}.svc.cluster.local"
+    local = namespace == viewer
+    return ClusterConfig(
+        name=service if local else f"{service}.{namespace}",
+        hosts=[f"{service}.{namespace}", fqdn] if local else [fqdn],  # the name is a host too
+        identity=instances[0].identity,
+        tls="mtls",
+        endpoints=[EndpointConfig(address=i.address, port=i.port) for i in instances if i.ready],
+    )
