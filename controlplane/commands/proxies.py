@@ -9,41 +9,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
-from controlplane.commands.resources import DEFAULT_SERVER, Command, CommandError, request
+from controlplane.commands.client import as_command, connection_options, request
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``proxy-status`` and ``endpoints`` on the CLI's subcommands."""
-    conn = argparse.ArgumentParser(add_help=False)
-    conn.add_argument("--server", help=f"API URL (GLASSMESH_SERVER, default {DEFAULT_SERVER})")
-    conn.add_argument("--token-file", help="file holding the API token (else GLASSMESH_TOKEN)")
-    conn.add_argument("--ca-file", help="PEM bundle to verify the server with")
+    conn = connection_options()
     output = argparse.ArgumentParser(add_help=False)
     output.add_argument("-o", "--output", choices=("table", "json"), default="table")
     p = sub.add_parser(
         "proxy-status", parents=[conn, output], help="config versions sent to and ACKed by proxies"
     )
-    p.set_defaults(func=_command("proxy-status", run_proxy_status))
+    p.set_defaults(func=as_command("proxy-status", run_proxy_status))
     p = sub.add_parser("endpoints", parents=[conn, output], help="registered service instances")
     p.add_argument("service", nargs="?")
     p.add_argument("-n", "--namespace", help="namespace (default: all)")
-    p.set_defaults(func=_command("endpoints", run_endpoints))
-
-
-def _command(name: str, run: Command) -> Command:
-    def command(args: argparse.Namespace) -> int:
-        try:
-            return run(args)
-        except CommandError as exc:
-            print(f"glassmesh {name}: {exc}", file=sys.stderr)
-            return exc.code
-
-    return command
+    p.set_defaults(func=as_command("endpoints", run_endpoints))
 
 
 def run_proxy_status(args: argparse.Namespace) -> int:
