@@ -137,6 +137,17 @@ class ControlPlane:
             return web.json_response({"error": "forbidden"}, status=403)
         return None
 
+    def _credential(self, request: web.Request, token: str) -> str | None:
+        """The identity a certificate request proves: its join token's, or for a renewal (no
+        token) the caller's current workload certificate's. None if it proves none."""
+        if not token:
+            return peer_identity(request, self.settings.trust_domain)
+        try:
+            return self.join_tokens.verify(token, now=self.clock()).spiffe_id()
+        except InvalidToken as exc:
+            log.info("certificate refused: %s", str(exc).encode("unicode_escape").decode())
+            return None
+
     async def _sign(self, request: web.Request) -> web.Response:
         """POST /api/v1/certificates: a CsrRequest in, a CsrResponse out."""
         body = await request.content.read(CSR_BODY_LIMIT + 1)
@@ -146,17 +157,15 @@ class ControlPlane:
             req = msgspec.json.decode(body, type=CsrRequest)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             return web.json_response({"error": f"bad request: {exc}"}, status=400)
-        try:
-            claims = self.join_tokens.verify(req.token, now=self.clock())
-        except InvalidToken as exc:
-            log.info("certificate refused: %s", str(exc).encode("unicode_escape").decode())
+        identity = self._credential(request, req.token)
+        if identity is None:
             return web.json_response({"error": "unauthenticated"}, status=401)
         now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
         try:
             issued = ca.sign_csr(
                 self.authority,
                 req.csr_pem.encode(),
-                claims.spiffe_id(),
+                identity,
                 self.settings.workload_lifetime,
                 now,
             )

@@ -122,7 +122,7 @@ class CertificateAgent:
         """One round trip: new key, CSR, check, install. Raises CertificateError, leaving the
         current certificate installed."""
         key = ec.generate_private_key(ec.SECP256R1())
-        answer = await self._request(CsrRequest(csr_pem=_csr_pem(key), token=self._token()))
+        answer = await self._ask(_csr_pem(key))
         issued = self._check(answer, key)
         try:
             self._install(issued)
@@ -142,6 +142,18 @@ class CertificateAgent:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def _ask(self, csr_pem: str) -> CsrResponse:
+        """Renew with our current certificate as the credential (so a short-lived join token
+        only has to bootstrap us); fall back to the join token if that is refused, and use the
+        token for the first certificate."""
+        if self.current is not None and self.current.not_after > self._clock():
+            try:
+                return await self._request(CsrRequest(csr_pem=csr_pem))
+            except CertificateError as exc:
+                if exc.status != 401:
+                    raise
+        return await self._request(CsrRequest(csr_pem=csr_pem, token=self._token()))
 
     def _token(self) -> str:
         try:
@@ -234,6 +246,9 @@ class HttpsRequester:
             self._ssl = ssl.create_default_context(cafile=ca_file)
         except (OSError, ssl.SSLError) as exc:
             raise CertificateError(f"control_plane.ca_file: cannot load {ca_file}: {exc}") from None
+        # Which roots we trust for the control plane does not change when we present a
+        # workload certificate: load_pem adds the mesh roots, which sign the control plane too.
+        self.ssl = self._ssl
         self.url = url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
 

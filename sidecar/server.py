@@ -82,6 +82,7 @@ class Sidecar:
         self._server_ssl = server_context()
         self._client_ssl = client_context()
         self._file_not_after: float | None = None
+        self._requester_ssl: ssl.SSLContext | None = None
         self.agent = self._identity(backoff)
         self._admin_token = self._read_admin_token()
         self.clusters = [self._cluster(c) for c in config.clusters]
@@ -123,11 +124,14 @@ class Sidecar:
             token_file=self.base_dir / cfg.token_file,
             backoff=backoff or Backoff(),
         )
+        self._requester_ssl = request.ssl  # renewals present our current certificate
         return CertificateAgent(settings, self._install, request)
 
     def _install(self, issued: IssuedCertificate) -> None:
         """Make new connections (both directions) use ``issued``; open ones keep theirs."""
-        contexts = (self._server_ssl, self._client_ssl)
+        contexts = [self._server_ssl, self._client_ssl]
+        if self._requester_ssl is not None:
+            contexts.append(self._requester_ssl)
         load_pem(contexts, issued.chain_pem, issued.key_pem, issued.trust_bundle_pem)
 
     def certificate_seconds_left(self) -> float:

@@ -32,11 +32,13 @@ class _Wire(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
 class CsrRequest(_Wire, frozen=True):
     """A sidecar asks for a certificate: its PEM CSR and the credential proving who it is.
 
-    The certificate's identity comes from ``token`` alone; the CSR contributes only its key.
+    The certificate's identity comes from ``token`` alone; the CSR contributes only its key. An
+    empty ``token`` asks to renew: the credential is then the workload certificate the caller
+    presents on the TLS connection (still valid, issued by this CA).
     """
 
     csr_pem: str
-    token: str
+    token: str = ""
 
 
 class CsrResponse(_Wire, frozen=True):

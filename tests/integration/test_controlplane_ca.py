@@ -130,3 +130,11 @@ async def test_the_ca_and_token_key_survive_a_restart(tmp_path: Path) -> None:
         assert root == root_before
     finally:
         await second.shutdown()
+
+
+async def test_a_request_without_token_or_client_certificate_is_401(
+    plane: tuple[ControlPlane, str],
+) -> None:
+    control, url = plane
+    status, answer = await post(url, control.settings.data_dir, {"csr_pem": csr_pem()})
+    assert (status, answer) == (401, {"error": "unauthenticated"})

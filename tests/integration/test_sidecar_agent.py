@@ -281,3 +281,17 @@ async def test_the_sidecar_keeps_serving_while_the_control_plane_is_down(
         await wait_until(lambda: agent.rotations >= 1, "a rotation after recovery")
         assert serial(mesh.a) != first
         assert (await downstream.request(REQUEST)).status == 200
+
+
+async def test_renewal_needs_no_join_token_once_the_sidecar_has_a_certificate(
+    planes: Planes, sidecars: Sidecars
+) -> None:
+    url = await planes.start(SHORT)
+    b = await sidecars.start("server", SERVER_ID, planes.config(url, "server"), None)
+    token_file = sidecars.base_dir / "server-token"
+    token_file.write_text("gmj1.expired.garbage\n")  # the join token is gone after bootstrap
+    agent = b.agent
+    assert agent is not None
+    first = serial(b)
+    await wait_until(lambda: agent.rotations >= 2, "two renewals on the certificate alone")
+    assert serial(b) != first and agent.renewal_failures == 0
