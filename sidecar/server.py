@@ -39,6 +39,7 @@ from sidecar.transport.tls import (
     client_context,
     load_files,
     load_pem,
+    not_after,
     peer_spiffe_id,
     server_context,
 )
@@ -139,12 +140,8 @@ class Sidecar:
         if self.agent is not None:
             return self.agent.seconds_left()
         if self._file_not_after is None:  # read once, on the first scrape, not at start-up
-            from cryptography import x509
-
             assert self.config.tls is not None
-            pem = (self.base_dir / self.config.tls.cert).read_bytes()
-            leaf = x509.load_pem_x509_certificates(pem)[0]
-            self._file_not_after = leaf.not_valid_after_utc.timestamp()
+            self._file_not_after = not_after((self.base_dir / self.config.tls.cert).read_bytes())
         return self._file_not_after - time.time()
 
     def prometheus_lines(self) -> list[str]:

@@ -16,9 +16,11 @@ a new set is first loaded into a scratch context, so bad material changes nothin
 
 from __future__ import annotations
 
+import calendar
 import os
 import ssl
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -100,3 +102,55 @@ def peer_spiffe_id(peercert: dict[str, Any] | None) -> str | None:
         return None
     spiffe_id: str = uris[0]
     return spiffe_id
+
+
+def not_after(pem: bytes) -> float:
+    """When the first certificate in ``pem`` expires (unix seconds), read from its DER with the
+    standard library alone: loading cryptography for this one field would cost ~8 MB of RSS.
+    Raises ValueError for anything that is not a well-formed X.509 certificate."""
+    try:
+        return _not_after(ssl.PEM_cert_to_DER_cert(pem.decode("ascii")))
+    except IndexError:
+        raise ValueError("truncated DER") from None
+
+
+def _not_after(der: bytes) -> float:
+    tbs = _enter(der, 0)  # Certificate -> tbsCertificate
+    pos = _enter(der, tbs)
+    if der[pos] == 0xA0:  # [0] version
+        pos = _skip(der, pos)
+    for _ in range(3):  # serialNumber, signature algorithm, issuer
+        pos = _skip(der, pos)
+    validity = _enter(der, pos)
+    not_after_at = _skip(der, validity)  # past notBefore
+    tag, start, end = _tlv(der, not_after_at)
+    text = der[start:end].decode("ascii")
+    if tag == 0x17:  # UTCTime YYMMDDHHMMSSZ; RFC 5280: YY < 50 is 20YY
+        year = int(text[:2])
+        text = f"{2000 + year if year < 50 else 1900 + year}{text[2:]}"
+    elif tag != 0x18:  # GeneralizedTime YYYYMMDDHHMMSSZ
+        raise ValueError("certificate validity is not a time")
+    return float(calendar.timegm(time.strptime(text, "%Y%m%d%H%M%SZ")))
+
+
+def _tlv(der: bytes, pos: int) -> tuple[int, int, int]:
+    """(tag, start of value, end of value) of the DER element at ``pos``."""
+    tag, length = der[pos], der[pos + 1]
+    start = pos + 2
+    if length & 0x80:
+        count = length & 0x7F
+        length = int.from_bytes(der[start : start + count], "big")
+        start += count
+    if start + length > len(der):
+        raise ValueError("truncated DER")
+    return tag, start, start + length
+
+
+def _enter(der: bytes, pos: int) -> int:
+    """Where the contents of the constructed element at ``pos`` begin."""
+    return _tlv(der, pos)[1]
+
+
+def _skip(der: bytes, pos: int) -> int:
+    """Where the element after the one at ``pos`` begins."""
+    return _tlv(der, pos)[2]
