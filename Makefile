@@ -37,6 +37,7 @@ check: $(MYPYC)
 bench: install
 	$(PY) -m bench.sidecar
 	$(PY) -m bench.ca
+	$(PY) -m bench.controlplane
 
 clean:
 	rm -rf $(VENV) build bench/out .mypy_cache .pytest_cache .ruff_cache
