@@ -23,7 +23,7 @@ import msgspec
 from aiohttp import web
 
 from controlplane import ca
-from controlplane.api.identity import CsrRequest, CsrResponse, InvalidSpiffeId, parse_spiffe_id
+from controlplane.api.identity import CsrRequest, CsrResponse, peer_spiffe_id
 from controlplane.auth import Forbidden, Scope, Unauthenticated, load_or_create_tokens
 from controlplane.push import Pusher, serve_stream
 from controlplane.registry import DEFAULT_LEASE_S, Registry
@@ -200,19 +200,14 @@ class ControlPlane:
 
 
 def peer_identity(request: web.Request, trust_domain: str) -> str | None:
-    """The SPIFFE ID of the client's verified certificate: its one URI SAN, a workload ID in our
-    trust domain. None when there is no certificate or it is not a workload's."""
+    """The SPIFFE ID of the client's verified certificate, a workload ID in our trust domain;
+    None when there is no certificate or it is not a workload's."""
     transport = request.transport
     cert = transport.get_extra_info("peercert") if transport is not None else None
-    sans = cert.get("subjectAltName", ()) if isinstance(cert, dict) else ()
-    uris = [value for kind, value in sans if kind == "URI"]
-    if len(uris) != 1:
+    identity = peer_spiffe_id(cert if isinstance(cert, dict) else None)
+    if identity is None or identity.trust_domain != trust_domain:
         return None
-    try:
-        parsed = parse_spiffe_id(uris[0])
-    except InvalidSpiffeId:
-        return None
-    return uris[0] if parsed.trust_domain == trust_domain else None
+    return identity.uri()
 
 
 async def serve(settings: ControlPlaneSettings) -> None:

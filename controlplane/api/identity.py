@@ -9,7 +9,7 @@ userinfo, queries) is refused instead.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -116,6 +116,21 @@ def parse_spiffe_id(value: str) -> SpiffeId:
         check_namespace(segments[1]),
         check_service_account(segments[3]),
     )
+
+
+def peer_spiffe_id(peercert: dict[str, Any] | None) -> SpiffeId | None:
+    """The identity of a verified TLS peer (``getpeercert()`` form): its certificate must carry
+    exactly one URI SAN and that a workload SPIFFE ID; None otherwise. The sidecar and the control
+    plane both read peers with this, so they agree on who a peer is."""
+    if not peercert:
+        return None
+    uris = [value for kind, value in peercert.get("subjectAltName", ()) if kind == "URI"]
+    if len(uris) != 1:
+        return None
+    try:
+        return parse_spiffe_id(uris[0])
+    except InvalidSpiffeId:
+        return None
 
 
 def is_spiffe_id(value: str) -> bool:

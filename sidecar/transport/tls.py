@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from controlplane.api.sidecar import SPIFFE_ID_RE, TlsConfig
+from controlplane.api import identity
+from controlplane.api.sidecar import TlsConfig
 
 
 class TlsMaterialError(Exception):
@@ -94,14 +95,9 @@ def load_pem(
 
 def peer_spiffe_id(peercert: dict[str, Any] | None) -> str | None:
     """The SPIFFE ID of a verified peer certificate (``SSLObject.getpeercert()`` form), or None
-    unless it carries exactly one URI SAN and that is a well-formed SPIFFE ID."""
-    if not peercert:
-        return None
-    uris = [value for kind, value in peercert.get("subjectAltName", ()) if kind == "URI"]
-    if len(uris) != 1 or not SPIFFE_ID_RE.match(uris[0]):
-        return None
-    spiffe_id: str = uris[0]
-    return spiffe_id
+    unless it carries exactly one URI SAN and that is a workload SPIFFE ID."""
+    peer = identity.peer_spiffe_id(peercert)
+    return None if peer is None else peer.uri()
 
 
 def not_after(pem: bytes) -> float:
