@@ -50,24 +50,6 @@ def dropping(drop: frozenset[bytes], connection: list[bytes]) -> frozenset[bytes
     return drop | frozenset(connection) if connection else drop
 
 
-def request_head(method: bytes, target: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
-    """An HTTP/1.1 request head, ready to write."""
-    parts = [method, b" ", target, b" HTTP/1.1\r\n"]
-    for name, value in headers:
-        parts += (name, b": ", value, b"\r\n")
-    parts.append(b"\r\n")
-    return b"".join(parts)
-
-
-def response_head(status: int, reason: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
-    """An HTTP/1.1 response head, ready to write."""
-    parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
-    for name, value in headers:
-        parts += (name, b": ", value, b"\r\n")
-    parts.append(b"\r\n")
-    return b"".join(parts)
-
-
 def chunk(data: bytes) -> bytes:
     """``data`` framed as one chunk of a chunked body."""
     return b"%x\r\n%s\r\n" % (len(data), data)

@@ -51,10 +51,6 @@ class RequestHead:
         """True if body bytes follow the head."""
         return self.chunked or self.content_length > 0
 
-    def header(self, name: bytes) -> bytes | None:
-        """The first value of header ``name`` (lower-case), or None."""
-        return self.values[self.names.index(name)] if name in self.names else None
-
 
 class ResponseHead:
     """A decoded response head; same conventions as :class:`RequestHead`."""
