@@ -123,11 +123,18 @@ async def _demo(requests: int, work: Path, console: Console) -> int:
     ports = _write_configs(work)
     async with Processes() as procs:
         app_port = ports["app"]["http"]
-        procs.start("reviews-app", [sys.executable, "-m", "controlplane.demo.sampleapp",
-                                    "--port", str(app_port)], work)  # fmt: skip
+        app = [sys.executable, "-m", "controlplane.demo.sampleapp", "--port", str(app_port)]
+        await procs.start("reviews-app", app, work)
         for name in ("reviews", "productpage"):
-            procs.start(f"{name}-sidecar", [sys.executable, "-m", "controlplane.cli", "sidecar",
-                                            "--config", f"{name}.yaml"], work)  # fmt: skip
+            sidecar = [
+                sys.executable,
+                "-m",
+                "controlplane.cli",
+                "sidecar",
+                "--config",
+                f"{name}.yaml",
+            ]
+            await procs.start(f"{name}-sidecar", sidecar, work)
         await wait_http(f"http://127.0.0.1:{app_port}/healthz", procs)
         for name in ("reviews", "productpage"):
             await wait_http(f"http://127.0.0.1:{ports[name]['admin']}/ready", procs)

@@ -28,7 +28,6 @@ class Processes:
 
     def __init__(self) -> None:
         self._procs: dict[str, asyncio.subprocess.Process] = {}
-        self._starts: list[tuple[str, list[str], Path]] = []
 
     async def __aenter__(self) -> Processes:
         return self
@@ -38,17 +37,12 @@ class Processes:
     ) -> None:
         await self.stop_all()
 
-    def start(self, name: str, argv: list[str], cwd: Path) -> None:
-        """Queue a child to start; it starts on the next :meth:`spawn_pending` or wait."""
-        self._starts.append((name, argv, cwd))
-
-    async def spawn_pending(self) -> None:
-        for name, argv, cwd in self._starts:
-            log = (cwd / f"{name}.log").open("wb")
+    async def start(self, name: str, argv: list[str], cwd: Path) -> None:
+        """Start a child in ``cwd``, its output in ``<name>.log`` there."""
+        with (cwd / f"{name}.log").open("wb") as log:  # the child keeps its own descriptor
             self._procs[name] = await asyncio.create_subprocess_exec(
                 *argv, cwd=cwd, stdout=log, stderr=asyncio.subprocess.STDOUT
             )
-        self._starts.clear()
 
     def check(self) -> None:
         """Raise ProcessFailed if a child has exited."""
@@ -74,7 +68,6 @@ class Processes:
 
 async def wait_http(url: str, procs: Processes, timeout_s: float = 20.0) -> None:
     """Wait until ``url`` answers 200; raises ProcessFailed or TimeoutError."""
-    await procs.spawn_pending()
     async with aiohttp.ClientSession() as session, asyncio.timeout(timeout_s):
         while True:
             procs.check()
