@@ -33,7 +33,7 @@ class InboundPolicy:
     def route(self, head: RequestHead, conn: DownstreamConnection) -> tuple[Cluster, bytes]:
         authority, path = split_target(head.target, head.host)
         connection = head.connection
-        extra = extra_fields(head, bool(head.upgrade) and b"upgrade" in connection)
+        extra = extra_fields(head)
         if conn.peer_id is not None:
             extra.append(self._xfcc + conn.peer_id.encode("ascii") + b"\r\n")
         start = b"%s %s HTTP/1.1\r\nhost: %s\r\n" % (

@@ -55,7 +55,7 @@ def host_key(authority: bytes) -> bytes:
     return name.rstrip(b".").lower()
 
 
-def extra_fields(head: RequestHead, upgrade: bool) -> list[bytes]:
+def extra_fields(head: RequestHead) -> list[bytes]:
     """Field lines every forwarded request gets from us: request id and the body's framing."""
     extra = []
     if b"x-request-id" not in head.names:
@@ -64,7 +64,7 @@ def extra_fields(head: RequestHead, upgrade: bool) -> list[bytes]:
         extra.append(b"transfer-encoding: chunked\r\n")
     elif head.content_length >= 0:
         extra.append(b"content-length: %d\r\n" % head.content_length)
-    if upgrade:
+    if head.upgrading:
         extra.append(b"connection: upgrade\r\nupgrade: %s\r\n" % head.upgrade)
     return extra
 
@@ -81,7 +81,7 @@ class OutboundPolicy:
         if cluster is None:
             raise LocalReply(*local_reply.NO_ROUTE)
         connection = head.connection
-        extra = extra_fields(head, bool(head.upgrade) and b"upgrade" in connection)
+        extra = extra_fields(head)
         if b"x-forwarded-proto" not in head.names:
             extra.append(b"x-forwarded-proto: http\r\n")
         start = b"%s %s HTTP/1.1\r\nhost: %s\r\n" % (head.method, path, authority)

@@ -47,6 +47,11 @@ class RequestHead:
         return list(zip(self.names, self.values, strict=True))
 
     @property
+    def upgrading(self) -> bool:
+        """True when the client asks to switch protocols (``Upgrade`` + ``Connection: upgrade``)."""
+        return bool(self.upgrade) and b"upgrade" in self.connection
+
+    @property
     def has_body(self) -> bool:
         """True if body bytes follow the head."""
         return self.chunked or self.content_length > 0

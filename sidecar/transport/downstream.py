@@ -152,7 +152,7 @@ class DownstreamConnection(asyncio.Protocol):
             return
         self._cluster = cluster
         self._req_chunked = head.chunked
-        self._upgrade = bool(head.upgrade) and b"upgrade" in head.connection
+        self._upgrade = head.upgrading
         if head.expect_continue:
             self._to_down.append(encode.CONTINUE)
             self.flush()  # the client waits for it before sending the body
