@@ -1,0 +1,1 @@
+"""The collector's pipeline: receivers -> processors -> exporters, with connectors between."""
