@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import msgspec
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
+from controlplane import routing
 from controlplane.api.identity import parse_spiffe_id
 from controlplane.api.resources import HTTPRoute, TrafficPolicy
 from controlplane.api.snapshot import (
@@ -134,9 +135,8 @@ class Pusher:
         policies = [p for p in self.store.list("TrafficPolicy") if isinstance(p, TrafficPolicy)]
         return Snapshot(
             version=self.version,
-            clusters=self.registry.clusters(namespace),
-            routes=routes,
-            traffic_policies=policies,
+            clusters=routing.clusters(self.registry, policies, namespace),
+            virtual_hosts=routing.virtual_hosts(routes, namespace),
             trust_bundle_pem=self.trust_bundle_pem,
         )
 

@@ -11,13 +11,10 @@ as sidecars reconnect and re-register, within one reconnect interval.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from controlplane.api.snapshot import ClusterConfig, EndpointConfig, Registration
-
-log = logging.getLogger("glassmesh.controlplane.registry")
+from controlplane.api.snapshot import Registration
 
 InstanceKey = tuple[str, str, int]  # (identity, address, port)
 DEFAULT_LEASE_S = 15.0
@@ -135,35 +132,7 @@ class Registry:
         """(service, namespace) of every service with an unexpired instance, sorted."""
         return sorted({(i.service, i.namespace) for i in self.instances()})
 
-    def clusters(self, viewer: str) -> list[ClusterConfig]:
-        """Every registered service as a cluster of its ready endpoints, seen from namespace
-        ``viewer`` (only there may it be called by its short name).
-
-        A service whose instances present different identities is left out (fail closed): the
-        identity is what a client checks, and a workload must not borrow another's service name.
-        """
-        clusters = []
-        for service, namespace in self.services():
-            instances = self.instances(service, namespace)
-            if len({i.identity for i in instances}) > 1:
-                log.warning("service %s.%s has instances of several identities", service, namespace)
-                continue
-            clusters.append(_cluster(service, namespace, instances, viewer))
-        return clusters
-
     def _changed(self) -> None:
         self._revision += 1
         for listener in self._listeners:
             listener()
-
-
-def _cluster(service: str, namespace: str, instances: list[Instance], viewer: str) -> ClusterConfig:
-    fqdn = f"{service}.{namespace}.svc.cluster.local"
-    local = namespace == viewer
-    return ClusterConfig(
-        name=service if local else f"{service}.{namespace}",
-        hosts=[f"{service}.{namespace}", fqdn] if local else [fqdn],  # the name is a host too
-        identity=instances[0].identity,
-        tls="mtls",
-        endpoints=[EndpointConfig(address=i.address, port=i.port) for i in instances if i.ready],
-    )

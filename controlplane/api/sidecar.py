@@ -16,7 +16,8 @@ from controlplane.api.identity import is_spiffe_id
 
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
-_NAME_RE = re.compile(r"[a-z0-9]([a-z0-9.\-]{0,251}[a-z0-9])?\Z", re.ASCII)
+# A cluster of one subset of a service's endpoints is named <service cluster>|<subset>.
+_CLUSTER_NAME_RE = re.compile(r"[a-z0-9]([a-z0-9.\-|]{0,251}[a-z0-9])?\Z", re.ASCII)
 
 
 class _Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -85,7 +86,7 @@ class ClusterConfig(_Config, frozen=True):
     endpoints: list[EndpointConfig] = []
 
     def __post_init__(self) -> None:
-        if not _NAME_RE.match(self.name):
+        if not _CLUSTER_NAME_RE.match(self.name):
             raise ValueError(f"name: {self.name!r} is not a DNS-style name")
         if self.tls == "mtls":
             if self.identity is None:

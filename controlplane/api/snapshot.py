@@ -15,7 +15,7 @@ from typing import Annotated
 
 import msgspec
 
-from controlplane.api.resources import HTTPRoute, TrafficPolicy
+from controlplane.api.routes import VirtualHost
 from controlplane.api.sidecar import ClusterConfig, EndpointConfig
 
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
@@ -60,13 +60,13 @@ class Ack(_Message, frozen=True, kw_only=True, tag="ack"):
 
 
 class Snapshot(_Message, frozen=True, kw_only=True, tag="snapshot"):
-    """Everything a sidecar needs to route: clusters with their ready endpoints, routes,
-    traffic policies and the roots to trust. ``version`` only grows."""
+    """Everything a sidecar needs to route: clusters with their ready endpoints, the virtual hosts
+    its routes compile to, and the roots to trust. ``version`` grows while the control plane runs
+    (a restarted control plane starts again from 1)."""
 
     version: Version
     clusters: list[ClusterConfig] = []
-    routes: list[HTTPRoute] = []
-    traffic_policies: list[TrafficPolicy] = []
+    virtual_hosts: list[VirtualHost] = []
     trust_bundle_pem: str = ""
 
 

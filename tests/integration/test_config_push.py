@@ -242,7 +242,8 @@ async def test_a_burst_of_applies_is_one_push_to_every_proxy(mesh: Mesh) -> None
     for sidecar in sidecars:
         snapshot = await sidecar.receive(within_s=1.0)
         assert snapshot.version == before + 1
-        assert [r.metadata.name for r in snapshot.routes] == [f"r{i}" for i in range(5)]
+        (host,) = snapshot.virtual_hosts
+        assert [e.route for e in host.routes] == [f"default/r{i}" for i in range(5)]
     assert await sidecars[0].silent_for(0.3)
 
 

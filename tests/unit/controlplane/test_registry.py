@@ -1,4 +1,4 @@
-"""The service registry with a fake clock: leases, readiness, revisions and the cluster view."""
+"""The service registry with a fake clock: leases, readiness and revisions."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from controlplane.api.snapshot import Registration
 from controlplane.registry import Registry
 
 REVIEWS = "spiffe://cluster.local/ns/default/sa/reviews"
-OTHER = "spiffe://cluster.local/ns/default/sa/other"
 
 
 class FakeClock:
@@ -88,26 +87,3 @@ def test_an_instance_is_keyed_by_identity_address_and_port(registry: Registry) -
     assert registry.register(REVIEWS, registration()) == (REVIEWS, "127.0.0.1", 9080)
     registry.register(REVIEWS, registration(service="ratings"))  # moved to another service
     assert registry.services() == [("ratings", "default")]
-
-
-def test_clusters_name_services_and_pin_their_identity(registry: Registry) -> None:
-    registry.register(REVIEWS, registration(9080))
-    registry.register(REVIEWS, registration(9081, ready=False))
-    (local,) = registry.clusters("default")
-    assert (local.name, local.hosts, local.identity, local.tls) == (
-        "reviews",
-        ["reviews.default", "reviews.default.svc.cluster.local"],
-        REVIEWS,
-        "mtls",
-    )
-    assert [e.port for e in local.endpoints] == [9080]
-    (remote,) = registry.clusters("shop")
-    assert remote.name == "reviews.default"
-    assert remote.hosts == ["reviews.default.svc.cluster.local"]
-
-
-def test_a_service_claimed_by_two_identities_is_left_out(registry: Registry) -> None:
-    registry.register(REVIEWS, registration(9080))
-    registry.register(OTHER, registration(9081))
-    registry.register(OTHER, registration(9082, service="other"))
-    assert [c.name for c in registry.clusters("default")] == ["other"]

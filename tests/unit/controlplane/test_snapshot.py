@@ -5,7 +5,8 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from controlplane.api.resources import decode_resource
+from controlplane.api.resources import RouteMatch
+from controlplane.api.routes import RouteEntry, VirtualHost, WeightedBackend
 from controlplane.api.snapshot import (
     Ack,
     ClusterConfig,
@@ -19,15 +20,7 @@ from controlplane.api.snapshot import (
     encode,
 )
 
-ROUTE = {
-    "apiVersion": "gateway.networking.k8s.io/v1",
-    "kind": "HTTPRoute",
-    "metadata": {"name": "reviews"},
-    "spec": {
-        "parentRefs": [{"name": "reviews"}],
-        "rules": [{"backendRefs": [{"name": "r", "port": 9080}]}],
-    },
-}
+MATCH = {"path": {"type": "Exact", "value": "/x"}, "headers": [{"name": "a", "value": "b"}]}
 
 
 def test_a_snapshot_survives_a_round_trip() -> None:
@@ -37,12 +30,14 @@ def test_a_snapshot_survives_a_round_trip() -> None:
         identity="spiffe://cluster.local/ns/default/sa/reviews",
         endpoints=[EndpointConfig(address="127.0.0.1", port=15006)],
     )
-    snapshot = Snapshot(
-        version=7,
-        clusters=[cluster],
-        routes=[decode_resource(ROUTE)],  # type: ignore[list-item]
-        trust_bundle_pem="PEM",
+    entry = RouteEntry(
+        route="default/split",
+        rule=0,
+        match=msgspec.convert(MATCH, RouteMatch),
+        backends=[WeightedBackend(cluster="reviews|v1", weight=90)],
     )
+    host = VirtualHost(name="reviews", hosts=["reviews"], routes=[entry])
+    snapshot = Snapshot(version=7, clusters=[cluster], virtual_hosts=[host], trust_bundle_pem="PEM")
     data = encode(snapshot)
     assert msgspec.json.decode(data)["type"] == "snapshot"
     assert decode_server(data) == snapshot

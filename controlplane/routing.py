@@ -1,0 +1,170 @@
+"""Compiles the registry and the stored resources into what one sidecar routes by.
+
+For a sidecar in namespace ``viewer``: a cluster per registered service (its ready endpoints), a
+cluster per TrafficPolicy subset of a registered service (the ready endpoints whose labels match),
+and a VirtualHost per Service that HTTPRoutes govern, with its entries in Gateway API precedence.
+
+Naming, as a sidecar in ``viewer`` sees a service ``svc`` of namespace ``ns``: the cluster is
+``svc`` when ``ns == viewer`` (reachable as ``svc``, ``svc.ns`` and ``svc.ns.svc.cluster.local``),
+else ``svc.ns`` (reachable as that and the FQDN). A subset's cluster is ``<cluster>|<subset>``.
+
+Which routes apply (GAMMA): a route in the Service's own namespace (a producer route) applies to
+every client; a route in the client's namespace (a consumer route) applies to that namespace's
+clients only, and replaces the producer routes of that Service for them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from controlplane.api.resources import BackendRef, HTTPRoute, RouteMatch, TrafficPolicy
+from controlplane.api.routes import RouteEntry, VirtualHost, WeightedBackend, subset_cluster
+from controlplane.api.sidecar import ClusterConfig, EndpointConfig
+from controlplane.registry import Instance, Registry
+
+log = logging.getLogger("glassmesh.controlplane.routing")
+
+ServiceKey = tuple[str, str]  # (service, namespace)
+
+
+def cluster_name(service: ServiceKey, viewer: str) -> str:
+    """The name of a service's cluster as a sidecar in namespace ``viewer`` knows it."""
+    name, namespace = service
+    return name if namespace == viewer else f"{name}.{namespace}"
+
+
+def cluster_hosts(service: ServiceKey, viewer: str) -> list[str]:
+    """Every host name that reaches a service from namespace ``viewer``, its cluster name first."""
+    name, namespace = service
+    fqdn = f"{name}.{namespace}.svc.cluster.local"
+    if namespace == viewer:
+        return [name, f"{name}.{namespace}", fqdn]
+    return [f"{name}.{namespace}", fqdn]
+
+
+def service_of_host(host: str, namespace: str) -> ServiceKey:
+    """(service, namespace) a host names: ``reviews``, ``reviews.ns`` or the FQDN."""
+    parts = host.split(".")
+    return (parts[0], parts[1] if len(parts) > 1 else namespace)
+
+
+def clusters(
+    registry: Registry, policies: Sequence[TrafficPolicy], viewer: str
+) -> list[ClusterConfig]:
+    """A cluster for each registered service and for each subset of one a policy defines.
+
+    A service whose instances present different identities is left out (fail closed): the identity
+    is what a client checks, and a workload must not borrow another's service name."""
+    subsets = _subsets(policies)
+    out: list[ClusterConfig] = []
+    for service in registry.services():
+        instances = registry.instances(*service)
+        if len({i.identity for i in instances}) > 1:
+            log.warning("service %s.%s has instances of several identities", *service)
+            continue
+        ready = [i for i in instances if i.ready]
+        name = cluster_name(service, viewer)
+        out.append(_cluster(name, cluster_hosts(service, viewer)[1:], instances[0], ready))
+        for subset, labels in subsets.get(service, []):
+            members = [i for i in ready if labels.items() <= i.labels.items()]
+            out.append(_cluster(subset_cluster(name, subset), [], instances[0], members))
+    return out
+
+
+def _subsets(
+    policies: Iterable[TrafficPolicy],
+) -> dict[ServiceKey, list[tuple[str, dict[str, str]]]]:
+    found: dict[ServiceKey, list[tuple[str, dict[str, str]]]] = defaultdict(list)
+    for policy in policies:
+        service = service_of_host(policy.spec.host, policy.metadata.namespace)
+        found[service] += [(s.name, dict(s.labels)) for s in policy.spec.subsets]
+    return found
+
+
+def _cluster(
+    name: str, hosts: list[str], first: Instance, members: Sequence[Instance]
+) -> ClusterConfig:
+    return ClusterConfig(
+        name=name,
+        hosts=hosts,
+        identity=first.identity,
+        tls="mtls",
+        endpoints=[EndpointConfig(address=i.address, port=i.port) for i in members],
+    )
+
+
+def virtual_hosts(routes: Sequence[HTTPRoute], viewer: str) -> list[VirtualHost]:
+    """A VirtualHost for each Service the routes that apply to ``viewer`` govern."""
+    by_parent: dict[ServiceKey, list[tuple[HTTPRoute, bool]]] = defaultdict(list)
+    for route in routes:
+        for parent in route.spec.parentRefs:
+            service = (parent.name, parent.namespace or route.metadata.namespace)
+            producer = route.metadata.namespace == service[1]
+            if producer or route.metadata.namespace == viewer:
+                by_parent[service].append((route, producer))
+    hosts = []
+    for service, applying in sorted(by_parent.items()):
+        consumer = [r for r, producer in applying if not producer]
+        chosen = consumer or [r for r, _ in applying]
+        entries = [e for r in _oldest_first(chosen) for e in _entries(r, viewer)]
+        hosts.append(
+            VirtualHost(
+                name=cluster_name(service, viewer),
+                hosts=cluster_hosts(service, viewer),
+                routes=sorted(entries, key=_precedence),
+            )
+        )
+    return hosts
+
+
+def _oldest_first(routes: list[HTTPRoute]) -> list[HTTPRoute]:
+    """Gateway API breaks ties by the oldest route, then by namespace/name."""
+    return sorted(
+        routes,
+        key=lambda r: (r.metadata.creationTimestamp or "", r.metadata.namespace, r.metadata.name),
+    )
+
+
+def _entries(route: HTTPRoute, viewer: str) -> list[RouteEntry]:
+    where = f"{route.metadata.namespace}/{route.metadata.name}"
+    entries = []
+    for index, rule in enumerate(route.spec.rules):
+        backends = [
+            WeightedBackend(cluster=_backend(ref, route, viewer), weight=ref.weight)
+            for ref in rule.backendRefs
+        ]
+        for match in rule.matches or [RouteMatch()]:
+            entries.append(
+                RouteEntry(
+                    route=where,
+                    rule=index,
+                    match=match,
+                    backends=backends,
+                    filters=rule.filters,
+                    timeouts=rule.timeouts,
+                    retry=rule.retry,
+                )
+            )
+    return entries
+
+
+def _backend(ref: BackendRef, route: HTTPRoute, viewer: str) -> str:
+    name = cluster_name((ref.name, ref.namespace or route.metadata.namespace), viewer)
+    return name if ref.subset is None else subset_cluster(name, ref.subset)
+
+
+def _precedence(entry: RouteEntry) -> tuple[int, int, int, int, int]:
+    """Sort key, most specific first: an Exact path, then the longest prefix, then a regular
+    expression (Gateway API leaves its place to the implementation); then a method match; then
+    more header matches; then more query matches. ``sorted`` is stable, so ties keep route age."""
+    match = entry.match
+    kind = {"Exact": 0, "PathPrefix": 1, "RegularExpression": 2}[match.path.type]
+    return (
+        kind,
+        -len(match.path.value),
+        0 if match.method is not None else 1,
+        -len(match.headers),
+        -len(match.queryParams),
+    )
