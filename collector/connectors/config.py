@@ -1,7 +1,8 @@
 """What a user writes under ``connectors:``: the service-graph and span-metrics settings.
 
 Defaults follow Tempo's metrics-generator (wait 10 s, 10,000 pending edges, its histogram
-buckets, ``X-SampleRatio`` as the span multiplier attribute).
+buckets). The sampling-ratio attribute (Tempo: ``X-SampleRatio``) is off by default: reading
+it costs an attribute scan per span; the W3C tracestate threshold is read instead.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class ServiceGraphConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True
     flush_interval_s: Seconds = 15.0  # how often cumulative metrics are pushed out
     histogram_buckets: Buckets = SERVICE_GRAPH_BUCKETS
     peer_attributes: tuple[str, ...] = PEER_ATTRIBUTES
-    span_multiplier_key: str = "X-SampleRatio"  # span attribute holding the sampling ratio
+    span_multiplier_key: str = ""  # span attribute holding p (Tempo: X-SampleRatio); "" = off
     enable_tracestate_span_multiplier: bool = True  # W3C tracestate ot=th: threshold
     max_edges: Count = 10_000  # distinct (client, server, type) series; past it counted
     graph_slot_s: Seconds = 60.0  # time resolution of the graph API's windows
@@ -46,7 +47,7 @@ class SpanMetricsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True,
     flush_interval_s: Seconds = 15.0
     histogram_buckets: Buckets = SPAN_METRICS_BUCKETS
     max_series: Count = 10_000  # label sets; spans past it go to one overflow series
-    span_multiplier_key: str = "X-SampleRatio"
+    span_multiplier_key: str = ""
     enable_tracestate_span_multiplier: bool = True
     exemplars: bool = True  # keep the last trace id seen in each latency bucket
 

@@ -26,14 +26,10 @@ class Half:
         "server",
         "server_s",
         "sides",
-        "span_id",
-        "trace_id",
         "weight",
     )
 
-    def __init__(self, trace_id: bytes, span_id: bytes, weight: float, expires: float) -> None:
-        self.trace_id = trace_id
-        self.span_id = span_id
+    def __init__(self, weight: float, expires: float) -> None:
         self.weight = weight
         self.expires = expires
         self.sides = 0  # CLIENT | SERVER bits seen so far

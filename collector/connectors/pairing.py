@@ -9,8 +9,9 @@ it can name its peer, else it is counted as unpaired:
 * a CLIENT span with ``db.*`` attributes is a ``database`` edge at once (no server span will come);
 * a CLIENT/PRODUCER half left alone names its server from the peer attributes (``peer.service``,
   ``db.name``, ``db.system``, ``messaging.system``, ``server.address`` by default);
-* a root SERVER/CONSUMER half (no parent) was called from outside the traces: its client is its
-  peer attribute or ``user``. A non-root one lost its client half: unpaired.
+* a root SERVER/CONSUMER half (no parent) was called from outside the traces: its client is
+  ``user`` (as in the OpenTelemetry Collector's connector; its attributes are not read, which
+  keeps server spans free of attribute scans). A non-root one lost its client half: unpaired.
 """
 
 from __future__ import annotations
@@ -96,8 +97,16 @@ class Pairer:
             known[service] = namespace or known.get(service, "")
 
     def _client(self, span: Span, service: str, messaging: bool, expires: float) -> None:
-        seconds = max(span.end_time_unix_nano - span.start_time_unix_nano, 0) / 1e9
-        failed = span.status.code == ERROR
+        seconds = _seconds(span.start_time_unix_nano, span.end_time_unix_nano)
+        failed = span.HasField("status") and span.status.code == ERROR
+        key = span.trace_id + span.span_id
+        half = self.store.take(key)
+        if half is not None and half.sides & SERVER:
+            # The server half waited: the pair is complete, no attribute needs reading.
+            half.sides |= CLIENT
+            half.client, half.client_s, half.failed = service, seconds, half.failed or failed
+            self._complete(half, messaging)
+            return
         found = pick(span.attributes, self._keys.wanted)
         weight = self._weight(span, found)
         peer = ""
@@ -108,45 +117,41 @@ class Pairer:
                 self.tallies.record(edge, failed, seconds, seconds, weight)
                 return
             peer = first_text(found, self._keys.peer)
-        key = span.trace_id + span.span_id
-        half = self.store.take(key)
-        if half is None:
-            half = Half(span.trace_id, span.span_id, weight, expires)
+        half = half or Half(weight, expires)
         half.sides |= CLIENT
         half.client, half.client_s, half.peer = service, seconds, peer
-        half.failed = half.failed or failed
-        half.weight = weight
-        if messaging:
-            half.conn = MESSAGING
-        self._complete_or_wait(key, half)
+        half.failed, half.weight = half.failed or failed, weight
+        self._wait(key, half, messaging)
 
     def _server(self, span: Span, service: str, messaging: bool, expires: float) -> None:
-        seconds = max(span.end_time_unix_nano - span.start_time_unix_nano, 0) / 1e9
-        failed = span.status.code == ERROR
+        seconds = _seconds(span.start_time_unix_nano, span.end_time_unix_nano)
+        failed = span.HasField("status") and span.status.code == ERROR
         parent = span.parent_span_id
         key = span.trace_id + parent
         half = self.store.take(key)
-        if half is None:
-            half = Half(span.trace_id, parent, 0.0, expires)
-        root = not parent
-        found = pick(span.attributes, self._keys.wanted) if root or self._scan_servers else None
-        if not half.sides & CLIENT:
-            half.weight = self._weight(span, found)
+        if half is not None and half.sides & CLIENT:
+            half.sides |= SERVER
+            half.server, half.server_s, half.failed = service, seconds, half.failed or failed
+            self._complete(half, messaging)
+            return
+        found = pick(span.attributes, self._keys.wanted) if self._scan_servers else None
+        half = half or Half(0.0, expires)
+        half.weight = self._weight(span, found)
         if found is not None:
             failed = failed or self._http_failed(found)
-            half.peer = first_text(found, self._keys.peer) if root else half.peer
         half.sides |= SERVER
-        half.server, half.server_s, half.root = service, seconds, root
+        half.server, half.server_s, half.root = service, seconds, not parent
         half.failed = half.failed or failed
+        self._wait(key, half, messaging)
+
+    def _complete(self, half: Half, messaging: bool) -> None:
+        edge = (half.client, half.server, MESSAGING if messaging else half.conn)
+        self.tallies.record(edge, half.failed, half.server_s, half.client_s, half.weight)
+
+    def _wait(self, key: bytes, half: Half, messaging: bool) -> None:
         if messaging:
             half.conn = MESSAGING
-        self._complete_or_wait(key, half)
-
-    def _complete_or_wait(self, key: bytes, half: Half) -> None:
-        if half.sides == CLIENT | SERVER:
-            edge = (half.client, half.server, half.conn)
-            self.tallies.record(edge, half.failed, half.server_s, half.client_s, half.weight)
-        elif not self.store.put(key, half):
+        if not self.store.put(key, half):
             tallies = self.tallies
             tallies.count(tallies.dropped, (half.client, half.server, half.conn))
 
@@ -184,7 +189,7 @@ class Pairer:
         """Counts a half that will never be paired (Tempo's onExpire)."""
         tallies = self.tallies
         if half.sides == SERVER and half.root:
-            edge = (half.peer or UNKNOWN_CALLER, half.server, VIRTUAL)
+            edge = (UNKNOWN_CALLER, half.server, VIRTUAL)
             tallies.record(edge, half.failed, half.server_s, half.server_s, half.weight)
         elif half.sides == CLIENT and half.peer:
             edge = (half.client, half.peer, VIRTUAL)
@@ -198,3 +203,7 @@ def _int(value: str) -> int:
         return int(value)
     except ValueError:
         return 0
+
+
+def _seconds(start_ns: int, end_ns: int) -> float:
+    return (end_ns - start_ns) / 1e9 if end_ns > start_ns else 0.0
