@@ -21,6 +21,7 @@ HOT_PATH = [
     "sidecar/lb/round_robin.py",
     "sidecar/local_reply.py",
     "sidecar/outbound.py",
+    "sidecar/routing.py",
     "sidecar/stats.py",
     "sidecar/transport/downstream.py",
     "sidecar/transport/listener.py",

@@ -18,6 +18,8 @@ def _cmd_sidecar(args: argparse.Namespace) -> int:
     control_plane = {
         k: v if k == "url" else str(Path(v).resolve()) for k, v in given.items() if v is not None
     }
+    if args.token is not None:
+        control_plane["token"] = args.token
     try:
         config = decode_sidecar_config(Path(args.config).read_bytes(), control_plane=control_plane)
     except OSError as exc:
@@ -83,9 +85,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("sidecar", help="run a sidecar proxy from a static config file")
+    p = sub.add_parser("sidecar", help="run a sidecar proxy (static config, or a control plane)")
     p.add_argument("--config", required=True, help="path to sidecar.yaml")
-    p.add_argument("--control-plane", metavar="URL", help="get certificates from this https URL")
+    p.add_argument(
+        "--control-plane", metavar="URL", help="get certificates and routing from this https URL"
+    )
+    p.add_argument("--token", help="the join token (visible in ps: prefer --token-file)")
     p.add_argument("--token-file", help="file holding the join token (with --control-plane)")
     p.add_argument("--ca-file", help="the control plane's CA bundle (with --control-plane)")
     p.set_defaults(func=_cmd_sidecar)

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from controlplane.api.identity import CsrRequest, CsrResponse
+from sidecar.backoff import Backoff
 from sidecar.transport.tls import TlsMaterialError
 
 log = logging.getLogger("glassmesh.sidecar.agent")
@@ -45,20 +46,6 @@ class CertificateError(Exception):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Retry delays after a failed renewal: doubling from ``min_s``, capped at ``max_s``."""
-
-    min_s: float = 1.0
-    max_s: float = 60.0
-
-    def delay(self, attempt: int, rng: float) -> float:
-        """Seconds before retry ``attempt`` (0-based); ``rng`` in [0, 1) takes up to 20% off.
-        Always within [min_s, max_s]."""
-        full = min(self.max_s, self.min_s * 2.0 ** min(attempt, 32))
-        return max(self.min_s, full * (1.0 - 0.2 * rng))
 
 
 @dataclass(frozen=True)
@@ -79,8 +66,9 @@ class AgentSettings:
 
     url: str
     identity: str
-    token_file: Path
-    backoff: Backoff = Backoff()
+    token_file: Path | None  # read at every use, so the file can be refreshed
+    token: str | None = field(default=None, repr=False)  # given on the command line instead
+    backoff: Backoff = field(default_factory=Backoff)
 
 
 Requester = Callable[[CsrRequest], Awaitable[CsrResponse]]
@@ -156,6 +144,8 @@ class CertificateAgent:
         return await self._request(CsrRequest(csr_pem=csr_pem, token=self._token()))
 
     def _token(self) -> str:
+        if self.settings.token is not None or self.settings.token_file is None:
+            return self.settings.token or ""
         try:
             token = self.settings.token_file.read_text(encoding="ascii").strip()
         except (OSError, UnicodeDecodeError) as exc:

@@ -48,6 +48,9 @@ def _reason(status: int) -> bytes:
 
 # Upstream failures, by kind -> (status, flag). Envoy's mapping, narrowed to what HTTP/1 needs.
 NO_ROUTE = (404, stats.NO_ROUTE, "no cluster for this host")
+NO_ROUTE_MATCH = (404, stats.NO_ROUTE, "no route matches this request")
+# Gateway API: a request for a backend that cannot be resolved is answered 500.
+NO_CLUSTER = (500, stats.NO_CLUSTER, "the route's backend is not available")
 CONNECT_FAILED = (502, stats.UPSTREAM_FAILURE, "upstream connect error")
 CONNECT_TIMEOUT = (503, stats.UPSTREAM_FAILURE, "upstream connect timeout")
 NO_HEALTHY = (503, stats.NO_HEALTHY_UPSTREAM, "no healthy upstream")

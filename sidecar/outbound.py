@@ -2,7 +2,9 @@
 
 The app speaks to us as to an HTTP proxy (``GET http://reviews/x``) or with a Host header
 (``GET /x`` + ``Host: reviews``). Either way the host, without port or trailing dot and in lower
-case, picks the cluster; an unknown host is answered 404 with flag NR.
+case, is looked up in the route table (``sidecar.routing``): it names a cluster, or a virtual host
+whose first matching route picks one by weight. An unknown host, or no matching route, is answered
+404 with flag NR; a route whose chosen backend is not available, 500 with flag NC.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from sidecar import local_reply
 from sidecar.http1 import encode
 from sidecar.http1.head import RequestHead
 from sidecar.local_reply import LocalReply
+from sidecar.routing import RouteTable, VirtualHost
 from sidecar.transport.pool import Cluster
 
 if TYPE_CHECKING:
@@ -70,16 +73,27 @@ def extra_fields(head: RequestHead) -> list[bytes]:
 
 
 class OutboundPolicy:
-    """Routes by host to a cluster of peer sidecars (or plaintext endpoints)."""
+    """Routes by host and route match to a cluster of peer sidecars (or plaintext endpoints).
 
-    def __init__(self, clusters: dict[bytes, Cluster]) -> None:
-        self._clusters = clusters
+    ``table`` is replaced whole when new config arrives; a request reads it once."""
+
+    def __init__(self, table: RouteTable) -> None:
+        self.table = table
 
     def route(self, head: RequestHead, conn: DownstreamConnection) -> tuple[Cluster, bytes]:
         authority, path = split_target(head.target, head.host)
-        cluster = self._clusters.get(host_key(authority))
-        if cluster is None:
+        target = self.table.hosts.get(host_key(authority))
+        if target is None:
             raise LocalReply(*local_reply.NO_ROUTE)
+        if isinstance(target, VirtualHost):
+            entry = target.find(head, path)
+            if entry is None:
+                raise LocalReply(*local_reply.NO_ROUTE_MATCH)
+            cluster = entry.pick()
+            if cluster is None:
+                raise LocalReply(*local_reply.NO_CLUSTER)
+        else:
+            cluster = target
         connection = head.connection
         extra = extra_fields(head)
         if b"x-forwarded-proto" not in head.names:

@@ -1,9 +1,11 @@
 """A running sidecar: builds clusters and listeners from its config, serves until SIGTERM, then
 drains in-flight requests (bounded) and exits.
 
-Its TLS material comes from files, or from the control plane through a CertificateAgent, which
-gets the first certificate before any listener binds and rotates it into the same contexts
-(``sidecar.transport.tls``) while the sidecar runs."""
+Its TLS material and routing come from files (standalone), or from the control plane through a
+ControlPlaneLink (``sidecar.link``): the first certificate and the saved config are in place
+before any listener binds; the certificate is rotated into the same contexts
+(``sidecar.transport.tls``) and new config swapped into the outbound route table while the
+sidecar runs."""
 
 from __future__ import annotations
 
@@ -20,17 +22,13 @@ from typing import TYPE_CHECKING
 import uvloop
 from aiohttp import web
 
-from controlplane.api.sidecar import (
-    Address,
-    ClusterConfig,
-    ControlPlaneConfig,
-    EndpointConfig,
-    SidecarConfig,
-)
+from controlplane.api.sidecar import Address, ClusterConfig, EndpointConfig, SidecarConfig
 from sidecar.admin import make_app
 from sidecar.http1.codec import DecoderLimits
 from sidecar.inbound import InboundPolicy
 from sidecar.outbound import OutboundPolicy
+from sidecar.routing import RouteTable
+from sidecar.tables import Tables
 from sidecar.transport.downstream import DownstreamConnection
 from sidecar.transport.listener import ListenerContext, Policy, Timeouts
 from sidecar.transport.pool import Cluster, ClusterSettings, Endpoint
@@ -38,7 +36,6 @@ from sidecar.transport.tls import (
     TlsMaterialError,
     client_context,
     load_files,
-    load_pem,
     not_after,
     peer_spiffe_id,
     server_context,
@@ -46,9 +43,10 @@ from sidecar.transport.tls import (
 from sidecar.tuning import tune_allocator
 
 if TYPE_CHECKING:
-    # The agent (and cryptography, ~7 MB of RSS) is loaded only when the control plane issues
-    # our certificate; a sidecar on files never pays for it.
-    from sidecar.agent import Backoff, CertificateAgent, IssuedCertificate
+    # The link (and cryptography, ~7 MB of RSS) is loaded only with a control plane; a sidecar
+    # on files never pays for it.
+    from sidecar.backoff import Backoff
+    from sidecar.link import ControlPlaneLink
 
 log = logging.getLogger("glassmesh.sidecar")
 
@@ -71,7 +69,7 @@ class Sidecar:
         """``backoff``: retry delays after a failed certificate renewal (1 s .. 60 s)."""
         self.config = config
         self.base_dir = base_dir
-        self.ready = False
+        self.started = False
         self.draining = False
         limits = config.limits
         self._decoder_limits = DecoderLimits(
@@ -83,21 +81,35 @@ class Sidecar:
         self._server_ssl = server_context()
         self._client_ssl = client_context()
         self._file_not_after: float | None = None
-        self._requester_ssl: ssl.SSLContext | None = None
-        self.agent = self._identity(backoff)
         self._admin_token = self._read_admin_token()
-        self.clusters = [self._cluster(c) for c in config.clusters]
+        self.tables = Tables(config.clusters, self._cluster)
+        self.outbound = OutboundPolicy(self.tables.table)
+        self.link = self._identity(backoff)
         self.app_cluster = self._make_cluster("inbound|app", None, None, [config.app])
         self._contexts: dict[str, ListenerContext] = {}
         self._servers: dict[str, asyncio.Server] = {}
         self._admin: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
-    def _identity(self, backoff: Backoff | None) -> CertificateAgent | None:
-        """Load the TLS files now, or return the agent that will fetch a certificate."""
+    @property
+    def ready(self) -> bool:
+        """Serving, not draining, and (with a control plane) on some config from it."""
+        routed = self.link is None or self.link.snapshot is not None
+        return self.started and not self.draining and routed
+
+    def _identity(self, backoff: Backoff | None) -> ControlPlaneLink | None:
+        """Load the TLS files now, or return the link that will get a certificate."""
         tls, control_plane = self.config.tls, self.config.control_plane
         if control_plane is not None:
-            return self._agent(control_plane, backoff)
+            from sidecar.link import ControlPlaneLink, LinkError
+
+            contexts = [self._server_ssl, self._client_ssl]
+            try:
+                return ControlPlaneLink(
+                    self.config, self.base_dir, contexts, self.tables, self._swap, backoff=backoff
+                )
+            except LinkError as exc:
+                raise SidecarStartError(str(exc)) from None
         if tls is None:
             raise SidecarStartError("tls: the sidecar needs tls (files) or control_plane")
         try:
@@ -106,39 +118,13 @@ class Sidecar:
             raise SidecarStartError(str(exc)) from None
         return None
 
-    def _agent(self, cfg: ControlPlaneConfig, backoff: Backoff | None) -> CertificateAgent:
-        from sidecar.agent import (
-            AgentSettings,
-            Backoff,
-            CertificateAgent,
-            CertificateError,
-            HttpsRequester,
-        )
-
-        try:
-            request = HttpsRequester(cfg.url, self.base_dir / cfg.ca_file)
-        except CertificateError as exc:
-            raise SidecarStartError(str(exc)) from None
-        settings = AgentSettings(
-            url=cfg.url,
-            identity=self.config.identity,
-            token_file=self.base_dir / cfg.token_file,
-            backoff=backoff or Backoff(),
-        )
-        self._requester_ssl = request.ssl  # renewals present our current certificate
-        return CertificateAgent(settings, self._install, request)
-
-    def _install(self, issued: IssuedCertificate) -> None:
-        """Make new connections (both directions) use ``issued``; open ones keep theirs."""
-        contexts = [self._server_ssl, self._client_ssl]
-        if self._requester_ssl is not None:
-            contexts.append(self._requester_ssl)
-        load_pem(contexts, issued.chain_pem, issued.key_pem, issued.trust_bundle_pem)
+    def _swap(self, table: RouteTable) -> None:
+        self.outbound.table = table
 
     def certificate_seconds_left(self) -> float:
         """Seconds until our workload certificate expires (negative once it has)."""
-        if self.agent is not None:
-            return self.agent.seconds_left()
+        if self.link is not None:
+            return self.link.agent.seconds_left()
         if self._file_not_after is None:  # read once, on the first scrape, not at start-up
             assert self.config.tls is not None
             self._file_not_after = not_after((self.base_dir / self.config.tls.cert).read_bytes())
@@ -149,12 +135,8 @@ class Sidecar:
         lines = [
             f"glassmesh_sidecar_certificate_expiry_seconds {self.certificate_seconds_left():.3f}"
         ]
-        if self.agent is not None:
-            lines += [
-                f"glassmesh_sidecar_certificate_rotations_total {self.agent.rotations}",
-                f"glassmesh_sidecar_certificate_renewal_failures_total "
-                f"{self.agent.renewal_failures}",
-            ]
+        if self.link is not None:
+            lines += self.link.prometheus_lines()
         return lines
 
     def _read_admin_token(self) -> bytes | None:
@@ -170,7 +152,9 @@ class Sidecar:
 
     def _cluster(self, cfg: ClusterConfig) -> Cluster:
         tls = self._client_ssl if cfg.tls == "mtls" else None
-        return self._make_cluster(cfg.name, tls, cfg.identity, cfg.endpoints)
+        # A subset cluster (reviews|v2) is still the service reviews to TLS.
+        server_name = cfg.hosts[0] if cfg.hosts else cfg.name.split("|", 1)[0]
+        return self._make_cluster(cfg.name, tls, cfg.identity, cfg.endpoints, server_name)
 
     def _make_cluster(
         self,
@@ -178,9 +162,11 @@ class Sidecar:
         tls: ssl.SSLContext | None,
         identity: str | None,
         endpoints: Sequence[EndpointConfig | Address],
+        server_name: str = "",
     ) -> Cluster:
         settings = ClusterSettings(
             name=name,
+            server_name=server_name,
             ssl=tls,
             expected_id=identity if tls else None,
             connect_timeout_s=self.config.timeouts.connect_s,
@@ -216,18 +202,14 @@ class Sidecar:
     async def start(self) -> None:
         """Get the first certificate (with ``control_plane``), then bind every listener and the
         admin API. Raises SidecarStartError if either fails."""
-        if self.agent is not None:
-            from sidecar.agent import CertificateError
+        if self.link is not None:
+            from sidecar.link import LinkError
 
             try:
-                await self.agent.start()
-            except CertificateError as exc:
-                raise SidecarStartError(f"control_plane: {exc}") from None
-        by_host: dict[bytes, Cluster] = {}
-        for cfg, cluster in zip(self.config.clusters, self.clusters, strict=True):
-            for host in (cfg.name, *cfg.hosts):
-                by_host[host.lower().encode("ascii")] = cluster
-        outbound = self._context("outbound", OutboundPolicy(by_host), mtls=False)
+                await self.link.start()
+            except LinkError as exc:
+                raise SidecarStartError(str(exc)) from None
+        outbound = self._context("outbound", self.outbound, mtls=False)
         inbound = self._context(
             "inbound", InboundPolicy(self.app_cluster, self.config.identity), mtls=True
         )
@@ -247,7 +229,10 @@ class Sidecar:
             raise SidecarStartError(f"listeners.admin: cannot bind: {exc.strerror}") from None
         for ctx in self._contexts.values():
             self._tasks.append(asyncio.get_running_loop().create_task(ctx.run_sweeper()))
-        self.ready = True
+        if self.link is not None:
+            host, port = self._servers["inbound"].sockets[0].getsockname()[:2]
+            self.link.connect((host, port))
+        self.started = True
 
     async def _listen(
         self, ctx: ListenerContext, host: str, port: int, tls: ssl.SSLContext | None
@@ -273,7 +258,7 @@ class Sidecar:
         return out
 
     def all_clusters(self) -> list[Cluster]:
-        return [*self.clusters, self.app_cluster]
+        return [*self.tables.clusters(), self.app_cluster]
 
     def listener_contexts(self) -> list[ListenerContext]:
         return list(self._contexts.values())
@@ -284,11 +269,12 @@ class Sidecar:
         if self.draining:
             return
         self.draining = True
-        self.ready = False
+        if self.link is not None:
+            await self.link.withdraw()
         for server in self._servers.values():
             server.close()
-        if self.agent is not None:
-            await self.agent.close()
+        if self.link is not None:
+            await self.link.close()
         await asyncio.gather(
             *(ctx.drain(self.config.timeouts.drain_s) for ctx in self._contexts.values())
         )

@@ -45,16 +45,42 @@ class TlsConfig(_Config, frozen=True):
 
 
 class ControlPlaneConfig(_Config, frozen=True):
-    """Where the workload certificate comes from instead of files: the control plane's HTTPS URL,
-    the CA that signed its serving certificate, and a file holding a join token."""
+    """The control plane this sidecar gets its certificate and its routing from: its HTTPS URL,
+    the CA that signed its serving certificate, and a join token (a file holding it, or the token
+    itself). ``snapshot_file`` keeps the last good config, so the sidecar starts on it while the
+    control plane is down (default: ``glassmesh-state/<namespace>.<service>[.<labels hash>].json``
+    beside the config file; give instances sharing a directory and labels one each). The stream
+    is pinged every ``ping_s``, well within the registry's lease."""
 
     url: str
     ca_file: str
-    token_file: str
+    token_file: str | None = None
+    token: str | None = None
+    snapshot_file: str | None = None
+    ping_s: PositiveSeconds = 3.0
 
     def __post_init__(self) -> None:
         if not self.url.startswith("https://") or len(self.url) <= len("https://"):
             raise ValueError(f"url: {self.url[:80]!r} is not an https:// URL")
+        if (self.token_file is None) == (self.token is None):
+            raise ValueError("token_file: give either token_file or token")
+
+
+class ReadinessConfig(_Config, frozen=True):
+    """How the sidecar probes its app (with a control plane): an HTTP GET of ``path`` that must
+    answer 2xx or 3xx, or without a path a TCP connect, every ``interval_s``. The app turns
+    ready after ``success_threshold`` successes in a row and not ready after
+    ``failure_threshold`` failures in a row (Kubernetes' probe semantics)."""
+
+    path: str | None = None
+    interval_s: PositiveSeconds = 2.0
+    timeout_s: PositiveSeconds = 1.0
+    success_threshold: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
+    failure_threshold: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3
+
+    def __post_init__(self) -> None:
+        if self.path is not None and not re.fullmatch(r"/[\x21-\x7e]*", self.path):
+            raise ValueError(f"path: {self.path[:80]!r} is not an absolute path")
 
 
 class ListenersConfig(_Config, frozen=True):
@@ -127,6 +153,11 @@ class SidecarConfig(_Config, frozen=True):
     tls: TlsConfig | None = None
     control_plane: ControlPlaneConfig | None = None
     namespace: str = "default"
+    # Labels of this instance (``version: v2``): TrafficPolicy subsets select endpoints by them.
+    labels: dict[str, str] = {}
+    readiness: ReadinessConfig = ReadinessConfig()
+    # Where peers reach the inbound listener, when that listens on a wildcard address.
+    advertise_address: str | None = None
     listeners: ListenersConfig = ListenersConfig()
     clusters: list[ClusterConfig] = []
     limits: LimitsConfig = LimitsConfig()
@@ -176,7 +207,11 @@ def decode_sidecar_config(
         section = raw.get("control_plane") or {}
         if not isinstance(section, dict):
             raise ConfigError("Expected `object` - at `$.control_plane`")
-        raw["control_plane"] = {**section, **control_plane}
+        merged = {**section, **control_plane}
+        for given, other in (("token", "token_file"), ("token_file", "token")):
+            if given in control_plane:  # a token on the command line replaces the file's
+                merged.pop(other, None)
+        raw["control_plane"] = merged
         return msgspec.convert(raw, SidecarConfig)
     except msgspec.ValidationError as exc:
         raise ConfigError(str(exc)) from None

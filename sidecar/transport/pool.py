@@ -32,6 +32,7 @@ class Endpoint:
     rq_total: int = 0
     cx_total: int = 0
     cx_connect_fail: int = 0
+    retired: bool = False  # no longer in its cluster: a released connection is closed
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-ready view for the admin API."""
@@ -55,6 +56,7 @@ class ClusterSettings:
     connect_timeout_s: float
     max_idle: int
     limits: DecoderLimits
+    server_name: str = ""  # the TLS SNI; the cluster's name when empty
 
 
 class Cluster:
@@ -104,7 +106,9 @@ class Cluster:
                     endpoint.host,
                     endpoint.port,
                     ssl=settings.ssl,
-                    server_hostname=settings.name if settings.ssl else None,
+                    server_hostname=(settings.server_name or settings.name)
+                    if settings.ssl
+                    else None,
                 )
         except TimeoutError:
             endpoint.cx_connect_fail += 1
@@ -120,11 +124,24 @@ class Cluster:
             return
         callback(conn, None)
 
+    def set_endpoints(self, addresses: list[tuple[str, int]]) -> None:
+        """Serve ``addresses`` from now on. An endpoint that stays keeps its pooled connections
+        and counters; one that goes has its idle connections closed (busy ones finish first)."""
+        kept: dict[tuple[str, int], Endpoint] = {(e.host, e.port): e for e in self.endpoints}
+        endpoints = [kept.pop(a) if a in kept else Endpoint(a[0], a[1]) for a in addresses]
+        for gone in kept.values():
+            gone.retired = True
+            _close_idle(gone)
+        self.endpoints = endpoints
+        self._lb = RoundRobin(endpoints)
+
     def release(self, conn: UpstreamConnection) -> None:
-        """Return a connection whose exchange finished cleanly; it is kept if there is room."""
+        """Return a connection whose exchange finished cleanly; it is kept if there is room (and
+        the cluster and its endpoint are still in use)."""
         conn.detach()
-        idle = conn.endpoint.idle
-        if conn.alive and len(idle) < self.settings.max_idle:
+        endpoint = conn.endpoint
+        idle = endpoint.idle
+        if conn.alive and len(idle) < self.settings.max_idle and not endpoint.retired:
             idle.append(conn)
         else:
             self.discard(conn)
@@ -133,17 +150,25 @@ class Cluster:
         """Close a connection that must not be reused."""
         conn.close()
 
+    def retire(self) -> None:
+        """The cluster left the config: close its idle connections now and every busy one when
+        it is released. Connects under way finish and serve the requests waiting on them."""
+        for endpoint in self.endpoints:
+            endpoint.retired = True
+            _close_idle(endpoint)
+
     async def close(self) -> None:
-        """Stop pending connects and close every idle connection."""
+        """Stop pending connects and close every idle connection; connections released later
+        are closed too. Idempotent."""
+        for endpoint in self.endpoints:
+            endpoint.retired = True
         for task in list(self._connecting):
             task.cancel()
         for task in list(self._connecting):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         for endpoint in self.endpoints:
-            for conn in endpoint.idle:
-                conn.close()
-            endpoint.idle.clear()
+            _close_idle(endpoint)
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-ready view for the admin API."""
@@ -153,3 +178,9 @@ class Cluster:
             "identity": self.settings.expected_id,
             "endpoints": [e.as_dict() for e in self.endpoints],
         }
+
+
+def _close_idle(endpoint: Endpoint) -> None:
+    for conn in endpoint.idle:
+        conn.close()
+    endpoint.idle.clear()

@@ -19,7 +19,8 @@ from cryptography import x509
 from controlplane.api.sidecar import ControlPlaneConfig
 from controlplane.ca import issue_workload
 from controlplane.server import ControlPlane, ControlPlaneSettings
-from sidecar.agent import Backoff
+from sidecar.agent import CertificateAgent
+from sidecar.backoff import Backoff
 from sidecar.server import Sidecar, SidecarStartError
 from tests.integration.mesh import (
     CLIENT_ID,
@@ -121,14 +122,20 @@ def peer_serial(client: RawClient) -> int:
     return serial_of(client.writer.get_extra_info("ssl_object").getpeercert(binary_form=True))
 
 
+def agent_of(sidecar: Sidecar) -> CertificateAgent:
+    assert sidecar.link is not None
+    return sidecar.link.agent
+
+
 def serial(sidecar: Sidecar) -> int:
-    assert sidecar.agent is not None and sidecar.agent.current is not None
-    return sidecar.agent.current.serial
+    current = agent_of(sidecar).current
+    assert current is not None
+    return current.serial
 
 
 def client_ssl(sidecar: Sidecar) -> ssl.SSLContext:
     """The context ``sidecar`` connects to peers with (what its clusters hold)."""
-    context = sidecar.clusters[0].settings.ssl
+    context = sidecar.tables.clusters()[0].settings.ssl
     assert context is not None
     return context
 
@@ -152,8 +159,8 @@ async def rotate_under_traffic(mesh: Mesh, downstream: RawClient, direct: RawCli
     for i in range(150):
         for client in (downstream, direct):
             failed += (await client.request(REQUEST)).status != 200
-        agents = [mesh.a.agent, mesh.b.agent]
-        if i >= 50 and all(agent and agent.rotations for agent in agents):
+        agents = [agent_of(mesh.a), agent_of(mesh.b)]
+        if i >= 50 and all(agent.rotations for agent in agents):
             break
         await asyncio.sleep(0.1)
     return failed
@@ -197,10 +204,10 @@ async def test_certificates_rotate_under_traffic_without_dropping_a_connection(
         assert peer_serial(direct) == first_b
         assert await rotate_under_traffic(mesh, downstream, direct) == 0
         assert peer_serial(direct) == first_b  # the open connection kept its session
-    assert mesh.a.agent and mesh.a.agent.rotations >= 1
-    assert mesh.b.agent and mesh.b.agent.rotations >= 1
+    assert agent_of(mesh.a).rotations >= 1
+    assert agent_of(mesh.b).rotations >= 1
     # A's one pooled mTLS connection to B carried every request, across both rotations.
-    assert mesh.a.clusters[0].endpoints[0].cx_total == 1
+    assert mesh.a.tables.clusters()[0].endpoints[0].cx_total == 1
     # New connections present the new certificates, both ways.
     async with connect(mesh.inbound, client_ssl(mesh.a)) as fresh:
         assert peer_serial(fresh) == serial(mesh.b) != first_b
@@ -268,8 +275,7 @@ async def test_the_sidecar_keeps_serving_while_the_control_plane_is_down(
     sidecars.backoff = Backoff(min_s=0.05, max_s=0.2)
     url = await planes.start(SHORT)
     mesh = await sidecars.pair(url, planes)
-    agent, first = mesh.a.agent, serial(mesh.a)
-    assert agent is not None
+    agent, first = agent_of(mesh.a), serial(mesh.a)
     async with connect(mesh.outbound) as downstream:
         assert (await downstream.request(REQUEST)).status == 200
         await planes.control.shutdown()
@@ -290,8 +296,7 @@ async def test_renewal_needs_no_join_token_once_the_sidecar_has_a_certificate(
     b = await sidecars.start("server", SERVER_ID, planes.config(url, "server"), None)
     token_file = sidecars.base_dir / "server-token"
     token_file.write_text("gmj1.expired.garbage\n")  # the join token is gone after bootstrap
-    agent = b.agent
-    assert agent is not None
+    agent = agent_of(b)
     first = serial(b)
     await wait_until(lambda: agent.rotations >= 2, "two renewals on the certificate alone")
     assert serial(b) != first and agent.renewal_failures == 0

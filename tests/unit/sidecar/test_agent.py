@@ -17,13 +17,8 @@ from controlplane.api.identity import CsrRequest, CsrResponse
 from controlplane.api.sidecar import ConfigError, SidecarConfig, decode_sidecar_config
 from controlplane.ca import create_root, sign_csr
 from sidecar import server
-from sidecar.agent import (
-    AgentSettings,
-    Backoff,
-    CertificateAgent,
-    CertificateError,
-    IssuedCertificate,
-)
+from sidecar.agent import AgentSettings, CertificateAgent, CertificateError, IssuedCertificate
+from sidecar.backoff import Backoff
 
 ME = "spiffe://cluster.local/ns/default/sa/web"
 OTHER = "spiffe://cluster.local/ns/default/sa/other"

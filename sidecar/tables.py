@@ -1,0 +1,173 @@
+"""Builds the outbound route table from the static config and the control plane's snapshots.
+
+Applying a snapshot has two steps, so a bad one changes nothing: ``prepare`` checks everything
+and builds the new table without touching what serves traffic (it raises SnapshotRejected with
+the reason, which the sidecar sends back as a NACK); ``Plan.commit`` then updates the endpoints
+of clusters that stay, retires the clusters that went, and returns the table to swap in.
+
+Static clusters (from the sidecar's file) stay whatever the control plane says, and win: a pushed
+cluster with a static cluster's name is ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from controlplane.api.routes import RouteEntry, VirtualHost
+from controlplane.api.sidecar import ClusterConfig
+from controlplane.api.snapshot import Snapshot
+from sidecar import routing
+from sidecar.transport.pool import Cluster
+
+log = logging.getLogger("glassmesh.sidecar.tables")
+
+ClusterFactory = Callable[[ClusterConfig], Cluster]
+_PATH_KINDS = {
+    "Exact": routing.EXACT,
+    "PathPrefix": routing.PREFIX,
+    "RegularExpression": routing.REGEX,
+}
+
+
+class SnapshotRejected(Exception):
+    """A snapshot this sidecar cannot apply; the message says why (it goes back as a NACK)."""
+
+
+@dataclass
+class Plan:
+    """A checked snapshot, ready to take effect."""
+
+    table: routing.RouteTable
+    updates: list[tuple[Cluster, ClusterConfig]]
+    retired: list[Cluster]
+    dynamic: dict[str, tuple[ClusterConfig, Cluster]]
+    owner: Tables
+
+    def commit(self) -> routing.RouteTable:
+        """Updates kept clusters' endpoints, retires removed ones, returns the new table."""
+        for cluster, cfg in self.updates:
+            cluster.set_endpoints([(e.address, e.port) for e in cfg.endpoints])
+        for cluster in self.retired:
+            cluster.retire()
+        self.owner.dynamic = self.dynamic
+        self.owner.table = self.table
+        return self.table
+
+
+class Tables:
+    """The sidecar's outbound clusters and the route table over them."""
+
+    def __init__(self, static: Sequence[ClusterConfig], make_cluster: ClusterFactory) -> None:
+        self._make = make_cluster
+        self.static = {cfg.name: (cfg, make_cluster(cfg)) for cfg in static}
+        self.dynamic: dict[str, tuple[ClusterConfig, Cluster]] = {}
+        self.table = self._table({}, [])
+        self._shadowed: set[str] = set()  # pushed clusters a static one hides (logged once)
+
+    def clusters(self) -> list[Cluster]:
+        """Every outbound cluster, static ones first."""
+        return [c for _, c in self.static.values()] + [c for _, c in self.dynamic.values()]
+
+    def prepare(self, snapshot: Snapshot) -> Plan:
+        """Checks ``snapshot`` and builds what it asks for. Raises SnapshotRejected; changes
+        nothing either way."""
+        for host in snapshot.virtual_hosts:
+            for entry in host.routes:
+                _check_supported(entry)
+        dynamic: dict[str, tuple[ClusterConfig, Cluster]] = {}
+        updates = []
+        for cfg in snapshot.clusters:
+            if cfg.name in self.static:
+                if cfg.name not in self._shadowed:
+                    self._shadowed.add(cfg.name)
+                    log.warning("pushed cluster %s ignored: a static one has its name", cfg.name)
+                continue
+            if cfg.name in dynamic:
+                raise SnapshotRejected(f"clusters: {cfg.name!r} appears twice")
+            old = self.dynamic.get(cfg.name)
+            if old is not None and _same_connections(old[0], cfg):
+                dynamic[cfg.name] = (cfg, old[1])
+                updates.append((old[1], cfg))
+            else:
+                dynamic[cfg.name] = (cfg, self._make(cfg))
+        table = self._table(dynamic, snapshot.virtual_hosts)
+        kept = {id(c) for _, c in dynamic.values()}
+        retired = [c for _, c in self.dynamic.values() if id(c) not in kept]
+        return Plan(table, updates, retired, dynamic, self)
+
+    def _table(
+        self, dynamic: dict[str, tuple[ClusterConfig, Cluster]], hosts: Sequence[VirtualHost]
+    ) -> routing.RouteTable:
+        by_name = {name: c for name, (_, c) in {**dynamic, **self.static}.items()}
+        table: dict[bytes, Cluster | routing.VirtualHost] = {}
+        for group in (self.static, dynamic):
+            for cfg, cluster in group.values():
+                for host in (cfg.name, *cfg.hosts):
+                    key = _key(host)
+                    if key in table and group is dynamic:
+                        raise SnapshotRejected(f"clusters: host {host!r} names two clusters")
+                    table.setdefault(key, cluster)
+        claimed: set[bytes] = set()
+        for vhost in hosts:
+            compiled = routing.VirtualHost(vhost.name, [_entry(e, by_name) for e in vhost.routes])
+            for host in vhost.hosts:
+                key = _key(host)
+                if key in claimed:
+                    raise SnapshotRejected(f"virtual_hosts: host {host!r} has two virtual hosts")
+                claimed.add(key)
+                table[key] = compiled
+        return routing.RouteTable(table, by_name)
+
+
+def _key(host: str) -> bytes:
+    """The route-table key of a host name: lower-case ASCII (what ``host_key`` makes of a
+    request's authority)."""
+    try:
+        return host.lower().encode("ascii")
+    except UnicodeEncodeError:
+        raise SnapshotRejected(f"host {host[:80]!r} is not ASCII") from None
+
+
+def _same_connections(old: ClusterConfig, new: ClusterConfig) -> bool:
+    """Whether connections made for ``old`` are right for ``new`` (same peer identity and TLS)."""
+    return (old.identity, old.tls) == (new.identity, new.tls)
+
+
+def _check_supported(entry: RouteEntry) -> None:
+    """Refuses what this sidecar does not enforce yet, rather than route as if it did."""
+    where = f"route {entry.route} rule {entry.rule}"
+    if entry.filters:
+        kinds = ", ".join(sorted({f.type for f in entry.filters}))
+        raise SnapshotRejected(f"{where}: filters ({kinds}) are not supported by this sidecar")
+    if entry.timeouts is not None or entry.retry is not None:
+        raise SnapshotRejected(f"{where}: timeouts and retry are not supported by this sidecar")
+
+
+def _entry(entry: RouteEntry, clusters: dict[str, Cluster]) -> routing.Entry:
+    match = entry.match
+    where = f"route {entry.route} rule {entry.rule}"
+    try:
+        headers = [_test(h.name.lower(), h.value, h.type) for h in match.headers]
+        query = [_test(q.name, q.value, q.type) for q in match.queryParams]
+        return routing.Entry(
+            where,
+            path_kind=_PATH_KINDS[match.path.type],
+            path=match.path.value.encode(),
+            method=match.method.encode() if match.method else None,
+            headers=headers,
+            query=query,
+            backends=[(clusters.get(b.cluster), b.weight) for b in entry.backends],
+        )
+    except re.error as exc:
+        raise SnapshotRejected(f"{where}: bad regular expression: {exc}") from None
+    except UnicodeEncodeError:
+        raise SnapshotRejected(f"{where}: a match value is not ASCII") from None
+
+
+def _test(name: str, value: str, kind: str) -> routing.ValueTest:
+    return routing.ValueTest(
+        name.encode("ascii"), value.encode("ascii"), kind == "RegularExpression"
+    )
