@@ -18,7 +18,8 @@ Buckets = Annotated[tuple[float, ...], msgspec.Meta(min_length=1)]
 # Tempo: prometheus.ExponentialBuckets(0.1, 2, 8) for the service graph, (0.002, 2, 14) for spans.
 SERVICE_GRAPH_BUCKETS = tuple(0.1 * 2**n for n in range(8))
 SPAN_METRICS_BUCKETS = tuple(0.002 * 2**n for n in range(14))
-PEER_ATTRIBUTES = ("peer.service", "db.name", "db.system")
+# Tempo's three, then the messaging system and the host asked for (uninstrumented servers).
+PEER_ATTRIBUTES = ("peer.service", "db.name", "db.system", "messaging.system", "server.address")
 
 C = TypeVar("C", bound=msgspec.Struct)
 
