@@ -38,6 +38,7 @@ bench: install
 	$(PY) -m bench.sidecar
 	$(PY) -m bench.ca
 	$(PY) -m bench.controlplane
+	$(PY) -m bench.connectors
 
 clean:
 	rm -rf $(VENV) build bench/out .mypy_cache .pytest_cache .ruff_cache
