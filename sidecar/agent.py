@@ -1,7 +1,9 @@
 """The certificate agent: gets the workload's certificate from the control plane and rotates it.
 
-The agent makes a fresh EC P-256 key for every certificate; the key never leaves the process (it
-is held in memory and handed to the TLS contexts, see ``sidecar.transport.tls.load_pem``). It
+The agent makes a fresh EC P-256 key for every certificate; the key is never sent anywhere (it is
+handed to the TLS contexts, see ``sidecar.transport.tls.load_pem``, and the sidecar keeps a copy
+in its own state directory, readable by its user only, to restart while the control plane is
+down: ``restore``). It
 sends a CSR and the join token, checks that the leaf it gets back certifies our key and carries
 our configured SPIFFE ID, and installs it. Renewal is due at half the certificate's remaining
 life (up to 10% earlier, so a fleet started together does not renew together); a failed renewal
@@ -103,6 +105,32 @@ class CertificateAgent:
         """Get and install the first certificate, then start rotating it. Raises
         CertificateError (nothing installed, nothing running) if that fails."""
         issued = await self.renew()
+        self._task = asyncio.get_running_loop().create_task(self._rotate())
+        return issued
+
+    def restore(
+        self, chain_pem: bytes, key_pem: bytes, trust_bundle_pem: bytes
+    ) -> IssuedCertificate:
+        """Installs a certificate issued to this sidecar before it restarted (the control plane
+        is down), then starts rotating it. Raises CertificateError if it is not for our
+        identity or its key, or has expired."""
+        try:
+            key = serialization.load_pem_private_key(key_pem, password=None)
+        except ValueError as exc:
+            raise CertificateError(f"the saved key is unusable: {exc}") from None
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise CertificateError("the saved key is not an EC key")
+        answer = CsrResponse(
+            chain_pem=chain_pem.decode(), trust_bundle_pem=trust_bundle_pem.decode(), expires_at=0
+        )
+        issued = self._check(answer, key)
+        if issued.not_after <= self._clock():
+            raise CertificateError("the saved certificate has expired")
+        try:
+            self._install(issued)
+        except TlsMaterialError as exc:
+            raise CertificateError(str(exc)) from None
+        self.current = issued
         self._task = asyncio.get_running_loop().create_task(self._rotate())
         return issued
 

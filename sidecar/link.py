@@ -64,6 +64,7 @@ class ControlPlaneLink:
         self.config = config
         self.snapshot: Snapshot | None = None
         self.snapshot_path = _snapshot_path(config, cp, base_dir)
+        self.identity_path = self.snapshot_path.with_suffix(".identity.json")
         self._tables = tables
         self._swap = swap
         self._contexts = contexts
@@ -95,7 +96,9 @@ class ControlPlaneLink:
         try:
             await self.agent.start()
         except CertificateError as exc:
-            raise LinkError(f"control_plane: {exc}") from None
+            if exc.status is not None or not self._restore_identity():
+                raise LinkError(f"control_plane: {exc}") from None
+            log.warning("control plane unreachable (%s): starting on the saved certificate", exc)
         saved = snapshot_file.load(self.snapshot_path)
         if saved is not None:
             try:
@@ -153,8 +156,32 @@ class ControlPlaneLink:
             raise SnapshotRejected(f"trust_bundle_pem: {exc}") from None
 
     def _install(self, issued: IssuedCertificate) -> None:
-        """New connections (both directions) use ``issued``; open ones keep theirs."""
+        """New connections (both directions) use ``issued``; open ones keep theirs. It is saved
+        for a restart while the control plane is down."""
         load_pem(self._contexts, issued.chain_pem, issued.key_pem, issued.trust_bundle_pem)
+        saved = snapshot_file.SavedIdentity(
+            chain_pem=issued.chain_pem.decode(),
+            key_pem=issued.key_pem.decode(),
+            trust_bundle_pem=issued.trust_bundle_pem.decode(),
+        )
+        try:
+            snapshot_file.save_identity(self.identity_path, saved)
+        except OSError as exc:
+            log.warning("cannot save the certificate to %s: %s", self.identity_path, exc.strerror)
+
+    def _restore_identity(self) -> bool:
+        """Installs the saved certificate if it is still ours and valid; returns whether."""
+        saved = snapshot_file.load_identity(self.identity_path)
+        if saved is None:
+            return False
+        try:
+            self.agent.restore(
+                saved.chain_pem.encode(), saved.key_pem.encode(), saved.trust_bundle_pem.encode()
+            )
+        except CertificateError as exc:
+            log.warning("the saved certificate %s is not usable: %s", self.identity_path, exc)
+            return False
+        return True
 
     def _registration(self) -> Registration:
         assert self._inbound is not None

@@ -1,8 +1,9 @@
 """The demo's sample service: a small HTTP app that says who called it.
 
-``GET /reviews/<id>`` answers JSON with the caller's identity as the sidecar passed it on
-(``x-forwarded-client-cert``) and the request id; ``GET /healthz`` answers 200. Run it with
-``python -m controlplane.demo.sampleapp --port N``.
+``GET /reviews/<id>`` answers JSON with the app's version, the caller's identity as the sidecar
+passed it on (``x-forwarded-client-cert``) and the request id. ``GET /healthz`` answers 200, or 503
+after ``POST /healthz/fail`` (until ``POST /healthz/ok``), to show a readiness probe at work. Run it
+with ``python -m controlplane.demo.sampleapp --port N [--version v2]``.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from aiohttp import web
 _URI = re.compile(r"URI=([^;,]+)")
 
 
-def make_app(name: str) -> web.Application:
-    """The sample app; ``name`` is the service it plays."""
+HEALTHY = web.AppKey("healthy", list[bool])
+
+
+def make_app(name: str, version: str = "v1") -> web.Application:
+    """The sample app; ``name`` is the service it plays, ``version`` the version."""
 
     async def review(request: web.Request) -> web.Response:
         xfcc = request.headers.get("x-forwarded-client-cert", "")
@@ -26,6 +30,7 @@ def make_app(name: str) -> web.Application:
         return web.json_response(
             {
                 "service": name,
+                "version": version,
                 "review": request.match_info["id"],
                 "stars": 1 + int(request.match_info["id"]) % 5,
                 "caller": caller.group(1) if caller else None,
@@ -33,18 +38,26 @@ def make_app(name: str) -> web.Application:
             }
         )
 
-    async def healthz(_: web.Request) -> web.Response:
-        return web.Response(text="ok\n")
+    async def healthz(request: web.Request) -> web.Response:
+        if request.app[HEALTHY][0]:
+            return web.Response(text="ok\n")
+        return web.Response(status=503, text="failing (POST /healthz/ok to recover)\n")
+
+    async def set_health(request: web.Request) -> web.Response:
+        request.app[HEALTHY][0] = request.match_info["state"] == "ok"
+        return web.Response(text=f"{request.match_info['state']}\n")
 
     app = web.Application()
+    app[HEALTHY] = [True]
     app.router.add_get(r"/reviews/{id:\d+}", review)
     app.router.add_get("/healthz", healthz)
+    app.router.add_post("/healthz/{state:ok|fail}", set_health)
     return app
 
 
-async def serve(name: str, host: str, port: int) -> None:
-    """Serve the sample app until cancelled."""
-    runner = web.AppRunner(make_app(name), access_log=None)
+async def serve(name: str, host: str, port: int, version: str = "v1") -> None:
+    """Serve the sample app until SIGTERM."""
+    runner = web.AppRunner(make_app(name, version), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     stop = asyncio.Event()
@@ -60,8 +73,9 @@ def main() -> None:
     parser.add_argument("--name", default="reviews")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--version", default="v1")
     args = parser.parse_args()
-    asyncio.run(serve(args.name, args.host, args.port))
+    asyncio.run(serve(args.name, args.host, args.port, args.version))
 
 
 if __name__ == "__main__":
