@@ -20,8 +20,10 @@ import random
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import aiohttp
+import msgspec
 
 from controlplane.api.snapshot import (
     MAX_ERROR_CHARS,
@@ -146,7 +148,16 @@ class ConfigClient:
         return delivered
 
     async def _on_snapshot(self, data: bytes | str) -> None:
-        snapshot = decode_server(data)  # a malformed push ends the stream: our peer is broken
+        try:
+            snapshot = decode_server(data)
+        except StreamError as exc:
+            # A snapshot we cannot read (a newer control plane's field, a bad value) is refused
+            # like one we cannot apply; without even a version, the peer is broken: reconnect.
+            version = _version_of(data)
+            self.rejected += 1
+            log.warning("config version %d unreadable: %s", version, exc)
+            await self._send(Ack(version=version, error=f"unreadable: {exc}"[:MAX_ERROR_CHARS]))
+            return
         try:
             self._apply(snapshot)
         except Rejected as exc:
@@ -165,3 +176,15 @@ class ConfigClient:
             return
         with contextlib.suppress(ConnectionError, aiohttp.ClientError):
             await ws.send_bytes(encode(message))
+
+
+class _Versioned(msgspec.Struct):
+    version: Annotated[int, msgspec.Meta(ge=0)]
+
+
+def _version_of(data: bytes | str) -> int:
+    """The ``version`` of a push we cannot decode; raises StreamError if it has none."""
+    try:
+        return msgspec.json.decode(data, type=_Versioned).version
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise StreamError(f"a push without a version: {exc}") from None

@@ -70,3 +70,26 @@ def test_an_admin_listener_off_loopback_needs_a_token() -> None:
         decode_sidecar_config(exposed)
     config = decode_sidecar_config(exposed + "admin_token_file: admin-token\n")
     assert config.admin_token_file == "admin-token"
+
+
+CP_BASE = BASE.replace(
+    "tls: {cert: web.pem, key: web-key.pem, ca_bundle: ca.pem}\n",
+    "control_plane: {url: 'https://127.0.0.1:15012', ca_file: ca.pem, token_file: token}\n",
+)
+
+
+def test_control_plane_mode_defaults_and_readiness_fields() -> None:
+    config = decode_sidecar_config(CP_BASE + "labels: {version: v2}\n")
+    assert config.control_plane is not None and config.control_plane.ping_s == 3.0
+    assert config.labels == {"version": "v2"}
+    assert (config.readiness.path, config.readiness.failure_threshold) == (None, 3)
+    with pytest.raises(ConfigError, match=r"\$\.readiness"):
+        decode_sidecar_config(CP_BASE + "readiness: {path: healthz}\n")
+    with pytest.raises(ConfigError, match="token_file: give either"):
+        decode_sidecar_config(CP_BASE.replace("token_file: token", "token: t, token_file: f"))
+
+
+def test_a_token_on_the_command_line_replaces_the_files_token_file() -> None:
+    config = decode_sidecar_config(CP_BASE, control_plane={"token": "gmj1.x.y"})
+    assert config.control_plane is not None
+    assert (config.control_plane.token, config.control_plane.token_file) == ("gmj1.x.y", None)
