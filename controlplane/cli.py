@@ -60,11 +60,17 @@ def _cmd_controlplane(args: argparse.Namespace) -> int:
 
     from controlplane.ca import AuthorityError
     from controlplane.server import ControlPlaneSettings, serve
+    from controlplane.tokens import parse_ttl
 
     host, _, port = args.listen.rpartition(":")
+    try:
+        lease_s = parse_ttl(args.lease)
+    except ValueError as exc:
+        print(f"glassmesh controlplane: --lease: {exc}", file=sys.stderr)
+        return 2
     settings = ControlPlaneSettings(
         data_dir=Path(args.data_dir), host=host or "127.0.0.1", port=int(port),
-        trust_domain=args.trust_domain,
+        trust_domain=args.trust_domain, lease_s=lease_s,
     )  # fmt: skip
     try:
         asyncio.run(serve(settings))
@@ -105,6 +111,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default="./glassmesh-data", help="state directory (SQLite, CA)")
     p.add_argument("--listen", default="127.0.0.1:15012", help="HOST:PORT for the HTTPS API")
     p.add_argument("--trust-domain", default="cluster.local")
+    p.add_argument(
+        "--lease", default="15s", help="an instance not heard from for this long is dropped (15s)"
+    )
     p.set_defaults(func=_cmd_controlplane)
 
     from controlplane.commands import proxies, resources, token

@@ -13,6 +13,8 @@ import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
+import yaml
+
 from controlplane.commands.client import as_command, connection_options, request
 
 
@@ -54,6 +56,9 @@ def run_endpoints(args: argparse.Namespace) -> int:
     items = request(args, "GET", path)["items"]
     if args.output == "json":
         print(json.dumps(items, indent=2))
+        return 0
+    if args.output == "yaml":
+        print(yaml.safe_dump_all(items, sort_keys=False), end="")
         return 0
     rows = [("SERVICE", "NAMESPACE", "ENDPOINT", "READY", "IDENTITY", "LEASE LEFT")]
     rows += [

@@ -24,6 +24,7 @@ from controlplane.commands.client import CommandError, as_command, connection_op
 
 API = "/api/v1/resources"
 
+ENDPOINT_KINDS = frozenset({"endpoints", "endpoint", "ep"})
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``apply``, ``get``, ``delete`` and ``config schema`` on the CLI's subcommands."""
@@ -103,7 +104,12 @@ def _one(kind: str, namespace: str, name: str) -> str:
 
 
 def run_get(args: argparse.Namespace) -> int:
-    """Prints one resource, or all of a kind, as a table, YAML or JSON; returns 0."""
+    """Prints one resource, or all of a kind, as a table, YAML or JSON; returns 0.
+    ``get endpoints [SERVICE]`` lists registered instances, as ``glassmesh endpoints`` does."""
+    if args.kind.lower() in ENDPOINT_KINDS:
+        from controlplane.commands.proxies import run_endpoints
+
+        return run_endpoints(argparse.Namespace(**{**vars(args), "service": args.name}))
     kind = _kind(args.kind)
     if args.name:
         items = [request(args, "GET", _one(kind, args.namespace or "default", args.name))]
