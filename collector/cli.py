@@ -43,6 +43,16 @@ def run(args: argparse.Namespace) -> int:
     if args.check:
         print(f"glassmesh collector: {args.config or 'defaults'}: config OK", file=sys.stderr)
         return 0
-    print("glassmesh collector: serving is not built yet (use --check)", file=sys.stderr)
-    del config
-    return 1
+    import asyncio
+
+    from collector.service import serve
+
+    try:
+        asyncio.run(serve(config, Path(args.data_dir)))
+    except ConfigError as exc:
+        print(f"glassmesh collector: {args.config or 'defaults'}: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"glassmesh collector: {exc}", file=sys.stderr)
+        return 1
+    return 0

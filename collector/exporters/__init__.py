@@ -1,0 +1,1 @@
+"""Exporters: the Prometheus endpoint and OTLP forwarding."""

@@ -1,0 +1,1 @@
+"""OTLP receivers: HTTP (aiohttp) and gRPC (grpcio aio), sharing one ingest path."""
