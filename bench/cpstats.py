@@ -95,14 +95,15 @@ def summary(report: dict[str, Any]) -> str:
 
 
 def route(change: int) -> dict[str, Any]:
-    """The HTTPRoute applied: the same route each time, its backend port changed by ``change``."""
+    """The HTTPRoute applied: the same route each time, its backend's weight changed by
+    ``change`` (something every sidecar routes by, so each apply is a push to all)."""
     return {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
         "metadata": {"name": "bench", "namespace": "default"},
         "spec": {
             "parentRefs": [{"name": "svc-0"}],
-            "rules": [{"backendRefs": [{"name": "svc-0", "port": 8000 + change}]}],
+            "rules": [{"backendRefs": [{"name": "svc-0", "port": 8000, "weight": 1 + change}]}],
         },
     }
 

@@ -187,20 +187,26 @@ class Pusher:
             self._seen = self._revisions()
             self.version += 1
         proxies = list(self.proxies.values())
-        snapshots = {ns: self.snapshot(ns) for ns in {p.registration.namespace for p in proxies}}
-        await asyncio.gather(*(self._send(p, snapshots[p.registration.namespace]) for p in proxies))
+        # One snapshot per namespace, encoded once: what differs between proxies is which one
+        # they already have, not its bytes.
+        encoded = {}
+        for namespace in {p.registration.namespace for p in proxies}:
+            snapshot = self.snapshot(namespace)
+            content = encode(msgspec.structs.replace(snapshot, version=0))
+            encoded[namespace] = (snapshot.version, content, encode(snapshot))
+        await asyncio.gather(*(self._send(p, *encoded[p.registration.namespace]) for p in proxies))
 
-    async def _send(self, proxy: Proxy, snapshot: Snapshot) -> None:
-        content = encode(msgspec.structs.replace(snapshot, version=0))
+    async def _send(self, proxy: Proxy, version: int, content: bytes, message: bytes) -> None:
+        """Sends ``message`` (snapshot ``version``) unless the proxy's last one had ``content``."""
         if content == proxy.sent_content or proxy.ws.closed:
             return
         try:
-            await asyncio.wait_for(proxy.ws.send_bytes(encode(snapshot)), SEND_TIMEOUT_S)
+            await asyncio.wait_for(proxy.ws.send_bytes(message), SEND_TIMEOUT_S)
         except (ConnectionError, TimeoutError) as exc:
             log.info("push to %s failed: %s", proxy.identity, exc)
             await proxy.ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"push failed")
             return
-        proxy.sent_content, proxy.sent_version = content, snapshot.version
+        proxy.sent_content, proxy.sent_version = content, version
 
 
 class StreamRefused(Exception):
