@@ -35,7 +35,10 @@ class OtlpHttpReceiver:
         self.pipelines = pipelines
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
-        self.app = web.Application(client_max_size=max_body_bytes)
+        # Our own bounded inflate, not aiohttp's: the limit must apply after decompression.
+        self.app = web.Application(
+            client_max_size=max_body_bytes, handler_args={"auto_decompress": False}
+        )
         for name in SIGNALS:
             self.app.router.add_post(f"/v1/{name}", self._handler(SIGNALS[name]))
 

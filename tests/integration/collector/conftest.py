@@ -20,7 +20,7 @@ PORTS_ZERO = {
 }
 
 
-def test_config(**overrides: object) -> CollectorConfig:
+def collector_config(**overrides: object) -> CollectorConfig:
     raw = msgspec.to_builtins(msgspec.convert(PORTS_ZERO, CollectorConfig))
     for path, value in overrides.items():
         node = raw
@@ -33,7 +33,7 @@ def test_config(**overrides: object) -> CollectorConfig:
 
 @pytest.fixture
 async def collector(tmp_path: Path) -> AsyncIterator[Collector]:
-    c = Collector(test_config(), tmp_path / "data")
+    c = Collector(collector_config(), tmp_path / "data")
     await c.start()
     yield c
     await c.shutdown()
