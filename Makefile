@@ -38,6 +38,7 @@ bench: install
 	$(PY) -m bench.sidecar
 	$(PY) -m bench.ca
 	$(PY) -m bench.controlplane
+	$(PY) -m bench.collector
 	$(PY) -m bench.connectors
 
 clean:
