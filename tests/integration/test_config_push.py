@@ -322,6 +322,20 @@ async def test_a_client_without_a_certificate_gets_401(mesh: Mesh) -> None:
     assert refused.value.status == 401
 
 
+async def test_a_certificate_from_another_trust_domain_gets_401(mesh: Mesh) -> None:
+    # Signed by the mesh's own CA, so only the trust domain in its SPIFFE ID is wrong.
+    foreign = mesh.client_ssl("spiffe://example.org/ns/default/sa/reviews")
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await mesh.session.ws_connect(mesh.url + STREAM, ssl=foreign)
+    assert refused.value.status == 401
+    assert (await mesh.get("/api/v1/proxies"))["items"] == []
+    renewal = {"csr_pem": "-----BEGIN CERTIFICATE REQUEST-----\n"}  # no token: the cert is all
+    async with mesh.session.post(
+        mesh.url + "/api/v1/certificates", json=renewal, ssl=foreign
+    ) as resp:
+        assert resp.status == 401
+
+
 @pytest.mark.parametrize(
     "first",
     [
