@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import msgspec
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
-from controlplane import routing
+from controlplane import routing, telemetry_config
 from controlplane.api.identity import parse_spiffe_id
 from controlplane.api.resources import HTTPRoute, TrafficPolicy
 from controlplane.api.snapshot import (
@@ -138,6 +138,7 @@ class Pusher:
             clusters=routing.clusters(self.registry, policies, namespace),
             virtual_hosts=routing.virtual_hosts(routes, namespace),
             trust_bundle_pem=self.trust_bundle_pem,
+            telemetry=telemetry_config.rules(self.store.list("Telemetry"), namespace),
         )
 
     async def _sweep(self) -> None:

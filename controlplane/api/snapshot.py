@@ -17,6 +17,7 @@ import msgspec
 
 from controlplane.api.routes import VirtualHost
 from controlplane.api.sidecar import ClusterConfig, EndpointConfig
+from controlplane.api.telemetry import TelemetryRule
 
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 Label = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
@@ -68,6 +69,8 @@ class Snapshot(_Message, frozen=True, kw_only=True, tag="snapshot"):
     clusters: list[ClusterConfig] = []
     virtual_hosts: list[VirtualHost] = []
     trust_bundle_pem: str = ""
+    # Telemetry resources that may apply (the sidecar keeps those matching its labels).
+    telemetry: list[TelemetryRule] = []
 
 
 ClientMessage = Registration | ReadinessUpdate | Ack
