@@ -18,6 +18,8 @@ HOT_PATH = [
     "sidecar/http1/fields.py",
     "sidecar/http1/head.py",
     "sidecar/inbound.py",
+    "sidecar/lb/random_pick.py",
+    "sidecar/lb/ring_hash.py",
     "sidecar/lb/round_robin.py",
     "sidecar/local_reply.py",
     "sidecar/outbound.py",
@@ -25,6 +27,7 @@ HOT_PATH = [
     "sidecar/stats.py",
     "sidecar/transport/downstream.py",
     "sidecar/transport/listener.py",
+    "sidecar/transport/outlier.py",
     "sidecar/transport/pool.py",
     "sidecar/transport/upstream.py",
 ]
@@ -35,7 +38,10 @@ def _extensions() -> list[object]:
         return []
     from mypyc.build import mypycify
 
-    return list(mypycify(HOT_PATH, opt_level="3"))
+    # The shared runtime module lives inside the sidecar package under a fixed name: a top-level
+    # one with a hash of HOT_PATH in its name would be missing from an editable install's module
+    # map as soon as HOT_PATH changed.
+    return list(mypycify(HOT_PATH, opt_level="3", group_name="sidecar._hotpath"))
 
 
 setup(ext_modules=_extensions())

@@ -85,7 +85,7 @@ class Sidecar:
         self.tables = Tables(config.clusters, self._cluster)
         self.outbound = OutboundPolicy(self.tables.table)
         self.link = self._identity(backoff)
-        self.app_cluster = self._make_cluster("inbound|app", None, None, [config.app])
+        self.app_cluster = self._make_cluster("inbound|app", [config.app])
         self._contexts: dict[str, ListenerContext] = {}
         self._servers: dict[str, asyncio.Server] = {}
         self._admin: web.AppRunner | None = None
@@ -151,24 +151,29 @@ class Sidecar:
         return token
 
     def _cluster(self, cfg: ClusterConfig) -> Cluster:
-        tls = self._client_ssl if cfg.tls == "mtls" else None
-        # A subset cluster (reviews|v2) is still the service reviews to TLS.
-        server_name = cfg.hosts[0] if cfg.hosts else cfg.name.split("|", 1)[0]
-        return self._make_cluster(cfg.name, tls, cfg.identity, cfg.endpoints, server_name)
+        mtls = cfg.tls == "mtls"
+        settings = ClusterSettings(
+            name=cfg.name,
+            # A subset cluster (reviews|v2) is still the service reviews to TLS.
+            server_name=cfg.hosts[0] if cfg.hosts else cfg.name.split("|", 1)[0],
+            ssl=self._client_ssl if mtls else None,
+            expected_ids=cfg.accepted_identities() if mtls else None,
+            connect_timeout_s=cfg.connect_timeout_s or self.config.timeouts.connect_s,
+            max_idle=self.config.limits.max_idle_connections_per_endpoint,
+            limits=self._decoder_limits,
+            load_balancer=cfg.load_balancer,
+            circuit_breakers=cfg.circuit_breakers,
+            outlier_detection=cfg.outlier_detection,
+            panic_threshold_percent=cfg.panic_threshold_percent,
+        )
+        return Cluster(settings, [Endpoint(e.address, e.port) for e in cfg.endpoints])
 
-    def _make_cluster(
-        self,
-        name: str,
-        tls: ssl.SSLContext | None,
-        identity: str | None,
-        endpoints: Sequence[EndpointConfig | Address],
-        server_name: str = "",
-    ) -> Cluster:
+    def _make_cluster(self, name: str, endpoints: Sequence[EndpointConfig | Address]) -> Cluster:
+        """The plaintext cluster of the local app."""
         settings = ClusterSettings(
             name=name,
-            server_name=server_name,
-            ssl=tls,
-            expected_id=identity if tls else None,
+            ssl=None,
+            expected_ids=None,
             connect_timeout_s=self.config.timeouts.connect_s,
             max_idle=self.config.limits.max_idle_connections_per_endpoint,
             limits=self._decoder_limits,

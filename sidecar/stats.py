@@ -7,6 +7,7 @@ from collections import Counter
 # Envoy's response flags, as we set them in ``x-glassmesh-flags`` and count them.
 NO_ROUTE = "NR"
 NO_CLUSTER = "NC"
+UPSTREAM_OVERFLOW = "UO"
 UPSTREAM_FAILURE = "UF"
 NO_HEALTHY_UPSTREAM = "UH"
 UPSTREAM_TIMEOUT = "UT"

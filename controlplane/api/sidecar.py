@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from controlplane.api.identity import is_spiffe_id
+from controlplane.api.telemetry import TelemetryConfig
 
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
@@ -98,18 +99,61 @@ class EndpointConfig(_Config, frozen=True):
     port: Port
 
 
+class LoadBalancerConfig(_Config, frozen=True):
+    """How an endpoint is picked: ``round_robin``, ``least_request`` (the less busy of two picked
+    at random), ``random``, or ``ring_hash`` on a request header or cookie (consistent: taking one
+    of N endpoints away moves about 1/N of the keys)."""
+
+    policy: Literal["round_robin", "least_request", "random", "ring_hash"] = "round_robin"
+    hash_header: str | None = None
+    hash_cookie: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.policy == "ring_hash" and not (self.hash_header or self.hash_cookie):
+            raise ValueError("hash_header: ring_hash needs hash_header or hash_cookie")
+
+
+class CircuitBreakersConfig(_Config, frozen=True):
+    """Bounds per cluster (Envoy's defaults). Past them a request is answered 503 UO at once."""
+
+    max_connections: Annotated[int, msgspec.Meta(ge=1)] = 1024
+    max_pending_requests: Annotated[int, msgspec.Meta(ge=0)] = 1024
+    max_requests_per_connection: Annotated[int, msgspec.Meta(ge=0)] = 0  # 0: no limit
+
+
+class OutlierDetectionConfig(_Config, frozen=True):
+    """Passive health checking: an endpoint answering ``consecutive_5xx`` 5xx (or failing to
+    connect) in a row, or ``consecutive_gateway_errors`` 502/503/504 in a row, is ejected for
+    ``base_ejection_s`` times the number of its ejections, never more than
+    ``max_ejection_percent`` of the cluster at once. 0 turns a trigger off."""
+
+    consecutive_5xx: Annotated[int, msgspec.Meta(ge=0)] = 5
+    consecutive_gateway_errors: Annotated[int, msgspec.Meta(ge=0)] = 0
+    interval_s: PositiveSeconds = 10.0
+    base_ejection_s: PositiveSeconds = 30.0
+    max_ejection_percent: Annotated[float, msgspec.Meta(ge=0, le=100)] = 10.0
+
+
 class ClusterConfig(_Config, frozen=True):
     """An upstream service: the hosts that name it and the endpoints that serve it.
 
     ``tls: mtls`` endpoints are peer sidecars, reached over mutual TLS; the peer must present
-    ``identity`` as its SPIFFE ID. ``tls: plaintext`` endpoints are reached in the clear.
+    ``identity`` (or one of ``identities``, more workloads registered for the service) as its
+    SPIFFE ID. ``tls: plaintext`` endpoints are reached in the clear. With fewer healthy
+    (not ejected) endpoints than ``panic_threshold_percent``, all are used.
     """
 
     name: str
     hosts: list[str] = []
     identity: str | None = None
+    identities: list[str] = []
     tls: Literal["mtls", "plaintext"] = "mtls"
     endpoints: list[EndpointConfig] = []
+    load_balancer: LoadBalancerConfig = LoadBalancerConfig()
+    circuit_breakers: CircuitBreakersConfig = CircuitBreakersConfig()
+    outlier_detection: OutlierDetectionConfig | None = None
+    panic_threshold_percent: Annotated[float, msgspec.Meta(ge=0, le=100)] = 50.0
+    connect_timeout_s: PositiveSeconds | None = None  # the sidecar's timeouts.connect_s if unset
 
     def __post_init__(self) -> None:
         if not _CLUSTER_NAME_RE.match(self.name):
@@ -118,6 +162,12 @@ class ClusterConfig(_Config, frozen=True):
             if self.identity is None:
                 raise ValueError(f"identity: cluster {self.name!r} uses mtls and needs one")
             _check_spiffe_id(self.identity, "identity")
+            for extra in self.identities:
+                _check_spiffe_id(extra, "identities")
+
+    def accepted_identities(self) -> frozenset[str]:
+        """Every SPIFFE ID a peer of this cluster may present."""
+        return frozenset([*([self.identity] if self.identity else []), *self.identities])
 
 
 class LimitsConfig(_Config, frozen=True):
@@ -162,6 +212,8 @@ class SidecarConfig(_Config, frozen=True):
     clusters: list[ClusterConfig] = []
     limits: LimitsConfig = LimitsConfig()
     timeouts: TimeoutsConfig = TimeoutsConfig()
+    # Spans, metrics and access logs: where they go and their defaults (docs/sidecar.md).
+    telemetry: TelemetryConfig = TelemetryConfig()
     # A file holding the bearer token the admin API asks for (all but /ready). Required when the
     # admin listener is not on a loopback address.
     admin_token_file: str | None = None

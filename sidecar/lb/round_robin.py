@@ -17,8 +17,8 @@ class RoundRobin(Generic[T]):
         self._items = list(items)
         self._next = 0
 
-    def pick(self) -> T | None:
-        """The next item, or None when there is none."""
+    def pick(self, key: bytes | None = None) -> T | None:
+        """The next item, or None when there is none (``key`` is not used)."""
         items = self._items
         if not items:
             return None

@@ -22,11 +22,12 @@ from sidecar.local_reply import LocalReply
 from sidecar.transport.upstream import UpstreamConnection
 
 if TYPE_CHECKING:
+    from sidecar.telemetry.hooks import Exchange
     from sidecar.transport.listener import ListenerContext
     from sidecar.transport.pool import Cluster
 
 log = logging.getLogger("glassmesh.sidecar")
-_RESPONSE_DROP = encode.HOP_BY_HOP
+_RESPONSE_DROP = encode.HOP_BY_HOP | {b"x-glassmesh-peer"}  # a peer sidecar's, for telemetry
 # Why reading from the downstream is paused (a bit each); it resumes when none is left.
 _PAUSE_UPSTREAM_FULL = 1
 _PAUSE_PIPELINED = 2
@@ -47,6 +48,9 @@ class DownstreamConnection(asyncio.Protocol):
         self._to_up: list[bytes] = []
         self._to_up_size = 0
         self._to_down: list[bytes] = []
+        self.bytes_in = 0  # wire bytes, both ways, for telemetry
+        self.bytes_out = 0
+        self.exchange: Exchange | None = None  # the telemetry record of the current exchange
         self._reset_exchange()
         self.head_started = -1.0
         self.last_active = ctx.loop.time()
@@ -85,6 +89,7 @@ class DownstreamConnection(asyncio.Protocol):
         ctx.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
+        self.bytes_in += len(data)
         if self._tunnel:
             if self._up is not None:
                 self._up.write(data)
@@ -117,6 +122,8 @@ class DownstreamConnection(asyncio.Protocol):
         ctx.stats.cx_active -= 1
         ctx.forget(self)
         self.closing = True
+        if self.exchange is not None:  # cut short, or a tunnel's end
+            self.exchange.side.on_complete(self, "" if self._tunnel else stats.DOWNSTREAM_CLOSED)
         up = self._up
         if up is not None:
             self._up = None
@@ -160,7 +167,7 @@ class DownstreamConnection(asyncio.Protocol):
         self._to_up_size += len(head_bytes)
         if not head.has_body:
             self._retry_head = head_bytes
-        conn = cluster.acquire(self._on_connected)
+        conn = cluster.acquire(self._on_connected, head)
         if conn is not None:
             self._bind(conn)
 
@@ -225,12 +232,17 @@ class DownstreamConnection(asyncio.Protocol):
         self._retry_head = b""
         request = self._head
         assert request is not None
+        up, cluster = self._up, self._cluster
+        if up is not None and cluster is not None:
+            cluster.observe(up.endpoint, status)  # outlier detection
         framing = encode.reframe(head, request, self._keep_alive, self._upgrade)
         self._switching = status == 101
         self._resp_chunked = framing.chunked
         self._resp_until_close = framing.until_close
         self._keep_alive = framing.keep_alive
         extra = framing.lines
+        if self.exchange is not None:
+            self.exchange.respond(head, self._up, extra)
         if not framing.keep_alive:
             extra.append(b"connection: close\r\n")
         elif not request.http11:
@@ -274,6 +286,7 @@ class DownstreamConnection(asyncio.Protocol):
         self._resume(_PAUSE_PIPELINED)
 
     def on_upstream_tunnel_data(self, data: bytes) -> None:
+        self.bytes_out += len(data)
         if self.transport is not None:
             self.transport.write(data)
 
@@ -291,11 +304,13 @@ class DownstreamConnection(asyncio.Protocol):
             # A pooled connection the upstream had already closed: try once on a fresh one.
             self._to_up = [self._retry_head]
             self._retry_head = b""
-            fresh = self._cluster.acquire(self._on_connected)
+            fresh = self._cluster.acquire(self._on_connected, self._head)
             if fresh is not None:
                 self._bind(fresh)
                 self._flush_up()
             return
+        if self._cluster is not None and not self._resp_started:
+            self._cluster.observe(conn.endpoint, 502 if error is not None else 503)
         if error is not None:
             self._fail(*local_reply.PROTOCOL)
         else:
@@ -311,7 +326,9 @@ class DownstreamConnection(asyncio.Protocol):
         """Write what the last upstream read produced for the client, in one write."""
         out = self._to_down
         if out and self.transport is not None:
-            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+            data = out[0] if len(out) == 1 else b"".join(out)
+            self.bytes_out += len(data)
+            self.transport.write(data)
             out.clear()
 
     # endings ----------------------------------------------------------------------------------
@@ -319,6 +336,8 @@ class DownstreamConnection(asyncio.Protocol):
         """The exchange is over: close, or go on with the next (possibly pipelined) request."""
         keep_alive = self._keep_alive and not self.closing
         self.flush()
+        if self.exchange is not None:
+            self.exchange.side.on_complete(self, "")
         self._reset_exchange()
         self.last_active = self.ctx.loop.time()
         if not keep_alive:
@@ -339,6 +358,8 @@ class DownstreamConnection(asyncio.Protocol):
         ctx = self.ctx
         ctx.stats.flags[flag] += 1
         ctx.stats.status[status] += 1
+        if ctx.telemetry is not None:
+            ctx.telemetry.on_reply(self, self._head, status, flag)
         self._resp_started = True
         self._to_up.clear()
         self._to_up_size = 0

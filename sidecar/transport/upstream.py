@@ -39,7 +39,7 @@ class UpstreamConnection(asyncio.Protocol):
         "alive",
         "decoder",
         "endpoint",
-        "expected_id",
+        "expected_ids",
         "identity_ok",
         "owner",
         "transport",
@@ -47,14 +47,16 @@ class UpstreamConnection(asyncio.Protocol):
         "uses",
     )
 
-    def __init__(self, endpoint: Endpoint, expected_id: str | None, limits: DecoderLimits) -> None:
+    def __init__(
+        self, endpoint: Endpoint, expected_ids: frozenset[str] | None, limits: DecoderLimits
+    ) -> None:
         self.endpoint = endpoint
-        self.expected_id = expected_id
+        self.expected_ids = expected_ids
         self.decoder = ResponseDecoder(self, limits)
         self.transport: asyncio.Transport | None = None
         self.owner: Owner | None = None
         self.alive = False
-        self.identity_ok = expected_id is None
+        self.identity_ok = expected_ids is None
         self.tunnel = False
         self.uses = 0
 
@@ -62,10 +64,10 @@ class UpstreamConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
         self.transport = transport
-        if self.expected_id is not None:
-            # Secure naming: the peer must be the workload the cluster says serves it.
-            self.identity_ok = peer_spiffe_id(transport.get_extra_info("peercert")) == (
-                self.expected_id
+        if self.expected_ids is not None:
+            # Secure naming: the peer must be a workload registered for the cluster's service.
+            self.identity_ok = peer_spiffe_id(transport.get_extra_info("peercert")) in (
+                self.expected_ids
             )
             if not self.identity_ok:
                 transport.abort()

@@ -24,7 +24,7 @@ def make_cluster(cfg: ClusterConfig) -> Cluster:
     settings = ClusterSettings(
         name=cfg.name,
         ssl=None,
-        expected_id=cfg.identity,
+        expected_ids=cfg.accepted_identities(),
         connect_timeout_s=1.0,
         max_idle=4,
         limits=DecoderLimits(),
