@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from controlplane.api.resources import BackendRef, HTTPRoute, RouteMatch, TrafficPolicy
 from controlplane.api.routes import RouteEntry, VirtualHost, WeightedBackend, subset_cluster
 from controlplane.api.sidecar import ClusterConfig, EndpointConfig
+from controlplane.cluster_settings import settings
 from controlplane.registry import Instance, Registry
 
 log = logging.getLogger("glassmesh.controlplane.routing")
@@ -53,45 +55,44 @@ def service_of_host(host: str, namespace: str) -> ServiceKey:
 def clusters(
     registry: Registry, policies: Sequence[TrafficPolicy], viewer: str
 ) -> list[ClusterConfig]:
-    """A cluster for each registered service and for each subset of one a policy defines.
+    """A cluster for each registered service and for each subset of one a policy defines, with
+    the policy's load balancing, connection pool and outlier detection (each of the three a subset
+    sets itself replaces the policy's).
 
-    A service whose instances present different identities is left out (fail closed): the identity
-    is what a client checks, and a workload must not borrow another's service name."""
-    subsets = _subsets(policies)
+    Secure naming: a client accepts, as a service's peer, exactly the identities of the instances
+    registered for it."""
+    by_service = {service_of_host(p.spec.host, p.metadata.namespace): p for p in policies}
     out: list[ClusterConfig] = []
     for service in registry.services():
         instances = registry.instances(*service)
-        if len({i.identity for i in instances}) > 1:
-            log.warning("service %s.%s has instances of several identities", *service)
-            continue
         ready = [i for i in instances if i.ready]
+        identities = sorted({i.identity for i in instances})
         name = cluster_name(service, viewer)
-        out.append(_cluster(name, cluster_hosts(service, viewer)[1:], instances[0], ready))
-        for subset, labels in subsets.get(service, []):
-            members = [i for i in ready if labels.items() <= i.labels.items()]
-            out.append(_cluster(subset_cluster(name, subset), [], instances[0], members))
+        policy = by_service.get(service)
+        base = settings(policy.spec.trafficPolicy if policy else None)
+        out.append(_cluster(name, cluster_hosts(service, viewer)[1:], identities, ready, base))
+        for subset in policy.spec.subsets if policy else []:
+            members = [i for i in ready if subset.labels.items() <= i.labels.items()]
+            own = {**base, **settings(subset.trafficPolicy)}  # Istio: field by field
+            out.append(_cluster(subset_cluster(name, subset.name), [], identities, members, own))
     return out
 
 
-def _subsets(
-    policies: Iterable[TrafficPolicy],
-) -> dict[ServiceKey, list[tuple[str, dict[str, str]]]]:
-    found: dict[ServiceKey, list[tuple[str, dict[str, str]]]] = defaultdict(list)
-    for policy in policies:
-        service = service_of_host(policy.spec.host, policy.metadata.namespace)
-        found[service] += [(s.name, dict(s.labels)) for s in policy.spec.subsets]
-    return found
-
-
 def _cluster(
-    name: str, hosts: list[str], first: Instance, members: Sequence[Instance]
+    name: str,
+    hosts: list[str],
+    identities: list[str],
+    members: Sequence[Instance],
+    policy: dict[str, Any],
 ) -> ClusterConfig:
     return ClusterConfig(
         name=name,
         hosts=hosts,
-        identity=first.identity,
+        identity=identities[0],
+        identities=identities[1:],
         tls="mtls",
         endpoints=[EndpointConfig(address=i.address, port=i.port) for i in members],
+        **policy,
     )
 
 

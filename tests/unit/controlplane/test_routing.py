@@ -88,11 +88,42 @@ def test_clusters_name_services_and_pin_their_identity(registry: Registry) -> No
     assert remote.hosts == ["reviews.default.svc.cluster.local"]
 
 
-def test_a_service_claimed_by_two_identities_is_left_out(registry: Registry) -> None:
+def test_secure_naming_accepts_every_identity_registered_for_the_service(
+    registry: Registry,
+) -> None:
     registry.register(REVIEWS, registration(9080))
     registry.register(OTHER, registration(9081))
     registry.register(OTHER, registration(9082, service="other"))
-    assert [c.name for c in routing.clusters(registry, [], "default")] == ["other"]
+    found = {c.name: c for c in routing.clusters(registry, [], "default")}
+    assert found["reviews"].accepted_identities() == {REVIEWS, OTHER}
+    assert found["other"].accepted_identities() == {OTHER}
+
+
+def test_traffic_policy_settings_reach_the_clusters_and_subsets_may_override(
+    registry: Registry,
+) -> None:
+    registry.register(REVIEWS, registration(9080, "v1"))
+    doc = msgspec.to_builtins(policy())
+    doc["spec"]["trafficPolicy"] = {
+        "loadBalancer": {"consistentHash": {"httpHeaderName": "x-user"}},
+        "connectionPool": {"tcp": {"maxConnections": 7, "connectTimeout": "250ms"}},
+        "outlierDetection": {"consecutive5xxErrors": 3, "baseEjectionTime": "1m"},
+    }
+    doc["spec"]["subsets"][1]["trafficPolicy"] = {"loadBalancer": {"simple": "LEAST_REQUEST"}}
+    tp = decode_resource(doc)
+    assert isinstance(tp, TrafficPolicy)
+    found = {c.name: c for c in routing.clusters(registry, [tp], "default")}
+    main = found["reviews"]
+    assert (main.load_balancer.policy, main.load_balancer.hash_header) == ("ring_hash", "x-user")
+    assert main.circuit_breakers.max_connections == 7 and main.connect_timeout_s == 0.25
+    assert main.outlier_detection is not None
+    assert (main.outlier_detection.consecutive_5xx, main.outlier_detection.base_ejection_s) == (
+        3,
+        60.0,
+    )
+    assert found["reviews|v1"].load_balancer.policy == "ring_hash"  # the policy's
+    assert found["reviews|v2"].load_balancer.policy == "least_request"  # its own
+    assert found["reviews|v2"].outlier_detection == main.outlier_detection
 
 
 def test_subset_clusters_hold_the_ready_endpoints_whose_labels_match(registry: Registry) -> None:
