@@ -5,8 +5,8 @@ response status, and connect failures and resets (counted as a 503, a gateway er
 reaching ``consecutive_5xx`` 5xx, or ``consecutive_gateway_errors`` 502/503/504, in a row is
 ejected for ``base_ejection_s`` x (its number of ejections), unless that would put more than
 ``max_ejection_percent`` of the cluster out (at least one may always go, as in Envoy). An ejected
-endpoint comes back once its time is up; each ``interval_s`` without an ejection lowers its
-multiplier by one.
+endpoint comes back once its time is up; each ``interval_s`` it then serves lowers its multiplier
+by one.
 """
 
 from __future__ import annotations
@@ -60,15 +60,14 @@ class OutlierDetector:
         self._relax(endpoint, now)
         endpoint.ejections += 1
         endpoint.ejected_until = now + self.config.base_ejection_s * endpoint.ejections
-        endpoint.last_ejected = now
         endpoint.consecutive_5xx = endpoint.consecutive_gateway = 0
         self.ejections_total += 1
         return True
 
     def _relax(self, endpoint: Endpoint, now: float) -> None:
-        """Lowers the multiplier by one per quiet interval since the last ejection."""
-        if endpoint.ejections and endpoint.last_ejected > 0.0:
-            quiet = int((now - endpoint.last_ejected) / self.config.interval_s)
+        """Lowers the multiplier by one per interval it has served since it came back."""
+        if endpoint.ejections and endpoint.returned_at > 0.0:
+            quiet = int((now - endpoint.returned_at) / self.config.interval_s)
             endpoint.ejections = max(0, endpoint.ejections - quiet)
 
     def readmit(self, endpoints: Sequence[Endpoint]) -> bool:
@@ -78,6 +77,7 @@ class OutlierDetector:
         for endpoint in endpoints:
             if 0.0 < endpoint.ejected_until <= now:
                 endpoint.ejected_until = 0.0
+                endpoint.returned_at = now
                 back = True
         return back
 

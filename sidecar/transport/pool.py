@@ -54,7 +54,7 @@ class Endpoint:
     consecutive_gateway: int = 0
     ejected_until: float = 0.0  # > 0 while ejected by outlier detection
     ejections: int = 0
-    last_ejected: float = 0.0
+    returned_at: float = 0.0  # when its last ejection ended
 
     def load(self) -> int:
         """Requests in flight (HTTP/1.1: busy connections and connects under way)."""
