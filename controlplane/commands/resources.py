@@ -26,6 +26,7 @@ API = "/api/v1/resources"
 
 ENDPOINT_KINDS = frozenset({"endpoints", "endpoint", "ep"})
 
+
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``apply``, ``get``, ``delete`` and ``config schema`` on the CLI's subcommands."""
     conn = connection_options()
