@@ -25,6 +25,8 @@ HOT_PATH = [
     "sidecar/outbound.py",
     "sidecar/routing.py",
     "sidecar/stats.py",
+    "sidecar/telemetry/context.py",
+    "sidecar/telemetry/hooks.py",
     "sidecar/transport/downstream.py",
     "sidecar/transport/listener.py",
     "sidecar/transport/outlier.py",

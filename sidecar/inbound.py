@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from sidecar.http1 import encode
 from sidecar.http1.head import RequestHead
 from sidecar.outbound import extra_fields, split_target
+from sidecar.telemetry.context import REPLACED_FIELDS
 from sidecar.transport.pool import Cluster
 
 if TYPE_CHECKING:
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 XFCC = b"x-forwarded-client-cert"
 _DROP = encode.HOP_BY_HOP | {b"host", b"expect", XFCC}
+_DROP_TRACED = _DROP | REPLACED_FIELDS | {b"x-glassmesh-peer"}
 
 
 class InboundPolicy:
@@ -41,5 +43,8 @@ class InboundPolicy:
             path,
             authority or self._default_authority,
         )
-        drop = encode.dropping(_DROP, connection)
+        telemetry = conn.ctx.telemetry
+        if telemetry is not None:
+            extra += telemetry.on_request(head, conn, self._app, path)
+        drop = encode.dropping(_DROP if telemetry is None else _DROP_TRACED, connection)
         return self._app, encode.head_bytes(start, head.names, head.values, drop, extra)

@@ -17,6 +17,7 @@ from sidecar.http1 import encode
 from sidecar.http1.head import RequestHead
 from sidecar.local_reply import LocalReply
 from sidecar.routing import RouteTable, VirtualHost
+from sidecar.telemetry.context import REPLACED_FIELDS
 from sidecar.transport.pool import Cluster
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 # Fields that never leave the sidecar for an upstream: hop-by-hop, framing, those we set, and the
 # peer-identity header, which only an inbound sidecar may write (from the verified certificate).
 _DROP = encode.HOP_BY_HOP | {b"host", b"expect", b"x-forwarded-client-cert"}
+# With telemetry, the trace context and peer metadata are ours to write.
+_DROP_TRACED = _DROP | REPLACED_FIELDS | {b"x-glassmesh-peer"}
 
 
 def request_id() -> bytes:
@@ -99,5 +102,8 @@ class OutboundPolicy:
         if b"x-forwarded-proto" not in head.names:
             extra.append(b"x-forwarded-proto: http\r\n")
         start = b"%s %s HTTP/1.1\r\nhost: %s\r\n" % (head.method, path, authority)
-        drop = encode.dropping(_DROP, connection)
+        telemetry = conn.ctx.telemetry
+        if telemetry is not None:
+            extra += telemetry.on_request(head, conn, cluster, path)
+        drop = encode.dropping(_DROP if telemetry is None else _DROP_TRACED, connection)
         return cluster, encode.head_bytes(start, head.names, head.values, drop, extra)

@@ -17,6 +17,7 @@ from sidecar.http1.head import RequestHead
 from sidecar.stats import ListenerStats
 
 if TYPE_CHECKING:
+    from sidecar.telemetry.hooks import ListenerTelemetry
     from sidecar.transport.downstream import DownstreamConnection
     from sidecar.transport.pool import Cluster
 
@@ -55,6 +56,7 @@ class ListenerContext:
     connections: set[DownstreamConnection] = field(default_factory=set)
     draining: bool = False
     drained: asyncio.Event = field(default_factory=asyncio.Event)
+    telemetry: ListenerTelemetry | None = None  # None: no telemetry hook runs at all
 
     def __post_init__(self) -> None:
         self.stats = ListenerStats(self.name)
