@@ -6,24 +6,12 @@ from collections.abc import Iterable, Sequence
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
+from collector.otlp.attrs import text
+
 SERVICE_NAME = "service.name"
 SERVICE_NAMESPACE = "service.namespace"
 K8S_NAMESPACE = "k8s.namespace.name"
-
-
-def text(value: AnyValue) -> str:
-    """An attribute value as text, the way Tempo stringifies it ("" when empty)."""
-    string = value.string_value
-    if string:
-        return string
-    which = value.WhichOneof("value")
-    if which is None or which == "string_value":
-        return ""
-    if which in ("int_value", "double_value"):
-        return str(getattr(value, which))
-    if which == "bool_value":
-        return "true" if value.bool_value else "false"
-    return ""
+__all__ = ["first_text", "pick", "resource_identity", "text"]
 
 
 def pick(attributes: Iterable[KeyValue], wanted: dict[str, int]) -> list[AnyValue | None] | None:

@@ -19,6 +19,21 @@ def service_name(resource: Resource) -> str:
     return NO_SERVICE
 
 
+def text(value: AnyValue) -> str:
+    """An attribute value as text, the way Tempo stringifies it ("" when empty)."""
+    string = value.string_value
+    if string:
+        return string
+    which = value.WhichOneof("value")
+    if which is None or which == "string_value":
+        return ""
+    if which in ("int_value", "double_value"):
+        return str(getattr(value, which))
+    if which == "bool_value":
+        return "true" if value.bool_value else "false"
+    return ""
+
+
 def plain(value: AnyValue) -> Any:
     """An AnyValue as a Python value: str, bool, int, float, bytes, list, dict or None."""
     kind = value.WhichOneof("value")

@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 
 from collector.otlp import validate
 from collector.otlp.signals import Signal
+from collector.otlp.spanbatch import SpanBatch
 from collector.pipeline.consumer import Refused
 from collector.pipeline.pipeline import Pipelines
 from collector.storage.api import StorageError
@@ -51,22 +52,36 @@ def _points(metric: Message) -> int:
 
 
 async def ingest(
-    signal: Signal, request: Message, pipelines: Pipelines, metrics: SelfMetrics, transport: str
+    signal: Signal,
+    request: Message,
+    pipelines: Pipelines,
+    metrics: SelfMetrics,
+    transport: str,
+    *,
+    raw: bytes | None = None,
 ) -> Outcome:
-    """Validate and consume ``request``; wait until it is durable."""
-    total = count_items(signal, request)
-    metrics.add("received_items_total", total, signal=signal.name, transport=transport)
+    """Validate and consume ``request``; wait until it is durable. ``raw`` is the request's
+    protobuf encoding when the caller has it (storage and forwarding reuse it as is)."""
     batch = getattr(request, signal.resources_field)
     rejected: Counter[str] = Counter()
+    spans: SpanBatch | None = None
     if signal.name == "traces":
-        rejected = validate.check_spans(batch)
-    elif signal.name == "logs":
-        rejected = validate.check_logs(batch)
+        spans = SpanBatch.read(batch, raw)
+        rejected = spans.rejected
+        total = spans.spans + sum(rejected.values())
+    else:
+        total = count_items(signal, request)
+        if signal.name == "logs":
+            rejected = validate.check_logs(batch)
+    metrics.add("received_items_total", total, signal=signal.name, transport=transport)
     for reason, n in rejected.items():
         metrics.add("rejected_items_total", n, signal=signal.name, reason=reason)
     accepted = total - sum(rejected.values())
     try:
-        pipelines.consume(signal.name, batch)
+        if spans is not None:
+            pipelines.consume_spans(spans)
+        else:
+            pipelines.consume(signal.name, batch, None if rejected else raw)
         await pipelines.durable(signal.name)
     except Refused as exc:
         metrics.add("refused_items_total", accepted, signal=signal.name, reason=exc.reason)

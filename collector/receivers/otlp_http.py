@@ -64,7 +64,8 @@ class OtlpHttpReceiver:
             return self._error(signal, 413, "body_too_large", str(exc), content_type)
         except (BadEncoding, ValueError) as exc:
             return self._error(signal, 400, "undecodable", str(exc), content_type)
-        outcome = await ingest(signal, message, self.pipelines, self.metrics, "http")
+        raw = body if content_type == PROTOBUF else None
+        outcome = await ingest(signal, message, self.pipelines, self.metrics, "http", raw=raw)
         if outcome.kind == "bad":
             return self._error(signal, 400, None, outcome.message, content_type)
         if outcome.kind == "refused":

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
 
+from collector.otlp.spanbatch import SpanBatch
 from collector.storage import bloom, schema
 from collector.storage.api import StoreStats, TraceQuery
 from collector.storage.queries import Reader
@@ -21,6 +21,7 @@ from collector.storage.segments import (
     TRACES,
     Segment,
     SegmentIndex,
+    Summary,
     summarize_logs,
     summarize_spans,
 )
@@ -44,18 +45,21 @@ class MemoryStore:
         self._bodies.clear()
 
     def consume_traces(self, batch: Sequence[ResourceSpans]) -> None:
-        self._add(TRACES, batch, summarize_spans(batch))
+        self.consume_spans(SpanBatch.read(batch, check=False))
+
+    def consume_spans(self, batch: SpanBatch) -> None:
+        body = batch.raw if batch.raw is not None else schema.encode_request(batch.resources)
+        self._add(TRACES, body, summarize_spans(batch))
 
     def consume_logs(self, batch: Sequence[ResourceLogs]) -> None:
-        self._add(LOGS, batch, summarize_logs(batch))
+        self._add(LOGS, schema.encode_request(batch), summarize_logs(batch))
 
-    def _add(self, signal: int, batch: Sequence[Any], summary: Any) -> None:
-        body = schema.encode_request(batch)
+    def _add(self, signal: int, body: bytes, summary: Summary) -> None:
         segment_id, self._next_id = self._next_id, self._next_id + 1
         ids = bloom.make(summary.trace_ids)
         self._bodies[segment_id] = body
         self.index.add(Segment(segment_id, signal, self._clock(), len(body), ids, summary.services))
-        self.index.operations |= summary.operations
+        self.index.operations |= summary.operations()
         self.index.services.update(summary.services)
         if len(self._bodies) > self._max_segments:
             oldest = min(self._bodies)

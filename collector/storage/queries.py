@@ -19,7 +19,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs, ScopeLogs
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from collector.otlp.attrs import service_name
-from collector.storage import bloom
+from collector.storage import bloom, prefilter
 from collector.storage.api import Origin, TraceQuery, tags_match
 from collector.storage.segments import LOGS, TRACES, Segment, SegmentIndex
 
@@ -38,14 +38,18 @@ class Reader:
         self._cache: OrderedDict[int, Message] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _load(self, segment: Segment, kind: type[M]) -> M | None:
+    def _load(
+        self, segment: Segment, kind: type[M], checks: list[list[bytes]] | None = None
+    ) -> M | None:
+        """The segment decoded (from the cache if there); None if it is gone or its bytes fail
+        ``checks`` (see prefilter.byte_checks)."""
         with self._lock:
             cached = self._cache.get(segment.id)
             if cached is not None:
                 self._cache.move_to_end(segment.id)
                 return cached  # type: ignore[return-value]
         data = self._fetch(segment.id)
-        if data is None:
+        if data is None or (checks and not prefilter.bytes_may_match(data, checks)):
             return None
         message = kind.FromString(data)
         with self._lock:
@@ -97,8 +101,9 @@ class Reader:
     def find_traces(self, q: TraceQuery) -> list[list[ResourceSpans]]:
         """The newest ``q.limit`` traces with a span matching ``q``, newest first."""
         found: dict[bytes, int] = {}
-        for segment in self._candidates(q):
-            request = self._load(segment, ExportTraceServiceRequest)
+        for segment, flags in self._candidates(q):
+            checks = prefilter.byte_checks(q, flags)
+            request = self._load(segment, ExportTraceServiceRequest, checks)
             if request is not None:
                 _match_into(request, q, found)
             if len(found) >= q.limit:
@@ -106,11 +111,14 @@ class Reader:
         newest = sorted(found, key=found.__getitem__, reverse=True)[: q.limit]
         return [spans for t in newest if (spans := self.trace(t))]
 
-    def _candidates(self, q: TraceQuery) -> Iterator[Segment]:
+    def _candidates(self, q: TraceQuery) -> Iterator[tuple[Segment, int]]:
+        """Trace segments, newest first, whose summary allows a match; with their flags."""
         for segment in reversed(self.index.snapshot()):
-            span = segment.services.get(q.service)
-            if span is not None and span[1] >= q.start_min_ns and span[0] <= q.start_max_ns:
-                yield segment
+            if segment.signal != TRACES:
+                continue
+            flags = prefilter.summary_flags(segment, q)
+            if flags is not None:
+                yield segment, flags
 
     def dependencies(self, start_ns: int, end_ns: int) -> list[tuple[str, str, int]]:
         """Calls between services: a span whose parent is in another service, child started in
@@ -120,7 +128,7 @@ class Reader:
         for segment in reversed(self.index.snapshot()):
             if len(services) >= DEPENDENCY_SPAN_CAP:
                 break
-            if not any(hi >= start_ns and lo <= end_ns for lo, hi in segment.services.values()):
+            if not any(e[1] >= start_ns and e[0] <= end_ns for e in segment.services.values()):
                 continue
             request = self._load(segment, ExportTraceServiceRequest)
             for rs in request.resource_spans if request is not None else ():

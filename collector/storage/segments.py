@@ -1,9 +1,11 @@
 """Segments: one stored batch each, and the in-memory index that finds them.
 
-A segment is a batch as it arrived (after validation), encoded once as an OTLP Export request.
-The index keeps, per segment, a Bloom filter of its trace ids, its span start range and the
-start range of each service's spans in it; that is what trace lookups and searches consult
-before decoding anything. The writer thread appends and prunes; reader threads take snapshots.
+A segment is a batch as it arrived (after validation), stored as an OTLP Export request. The
+index keeps, per segment, a Bloom filter of its trace ids and, per service, the start range of
+its spans and per span name the duration range and what kinds and statuses occur: what trace
+lookups and searches consult before reading anything. The summary is persisted with the segment
+(the ``services`` column), so start-up rebuilds the index without decoding a span. The writer
+thread appends and prunes; reader threads take snapshots.
 """
 
 from __future__ import annotations
@@ -15,11 +17,15 @@ from typing import Any
 
 import msgspec
 from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
 
-from collector.otlp.attrs import service_name
+from collector.otlp.spanbatch import SpanBatch
 
 TRACES, LOGS = 1, 2  # the ``signal`` column; also the Export request's field number (1)
+ERROR_BIT, OK_BIT = 1 << 8, 1 << 9  # Op flags beside the span-kind bits (1 << kind)
+Op = tuple[int, int, int]  # min duration ns, max duration ns, flags
+# service -> (min start, max start, span name -> Op); ops None for segments stored before ops
+# were summarised (they may match any operation, duration or tag).
+Services = dict[str, tuple[int, int, dict[str, Op] | None]]
 
 
 @dataclass(frozen=True)
@@ -31,7 +37,7 @@ class Segment:
     received_s: float
     size: int
     bloom: bytes
-    services: dict[str, tuple[int, int]]  # service -> (min start, max start) of its spans
+    services: Services
 
 
 @dataclass
@@ -39,26 +45,51 @@ class Summary:
     """What one pass over a batch learns (writer thread)."""
 
     trace_ids: set[bytes] = field(default_factory=set)
-    services: dict[str, tuple[int, int]] = field(default_factory=dict)
-    operations: set[tuple[str, str, int]] = field(default_factory=set)
+    services: Services = field(default_factory=dict)
+
+    def operations(self) -> set[tuple[str, str, int]]:
+        """(service, span name, kind) seen."""
+        return {
+            (service, name, kind)
+            for service, (_, _, ops) in self.services.items()
+            for name, (_, _, flags) in (ops or {}).items()
+            for kind in range(6)
+            if flags & (1 << kind)
+        }
 
 
-def summarize_spans(batch: Sequence[ResourceSpans]) -> Summary:
+def summarize_spans(batch: SpanBatch) -> Summary:
     summary = Summary()
-    ids, ops = summary.trace_ids, summary.operations
-    for rs in batch:
-        service = service_name(rs.resource)
-        low, high = summary.services.get(service, (2**63, 0))
-        for ss in rs.scope_spans:
-            spans = list(ss.spans)
-            if not spans:
-                continue
-            ids.update([s.trace_id for s in spans])
-            ops.update([(service, n, k) for n, k in {(s.name, s.kind) for s in spans}])
-            starts = [s.start_time_unix_nano for s in spans]
-            low, high = min(low, *starts), max(high, *starts)
-        summary.services[service] = (low, high)
+    ids = summary.trace_ids
+    for group in batch.groups:
+        rows = group.rows
+        if not rows:
+            continue
+        service = group.stored_service
+        ids.update([r[0] for r in rows])
+        low, high, ops = summary.services.get(service, (2**63, 0, {}))
+        starts = [r[5] for r in rows]
+        low, high = min(low, *starts), max(high, *starts)
+        summary.services[service] = (low, high, _ops(rows, ops or {}))
     return summary
+
+
+def _ops(rows: Sequence[tuple[Any, ...]], ops: dict[str, Op]) -> dict[str, Op]:
+    """Fold ``rows`` into per-name duration ranges and kind/status flags."""
+    acc: dict[str, list[int]] = {k: list(v) for k, v in ops.items()}
+    for row in rows:
+        duration = row[6] - row[5]
+        flags = (1 << row[4]) | (ERROR_BIT if row[7] == 2 else OK_BIT if row[7] == 1 else 0)
+        entry = acc.get(row[3])
+        if entry is None:
+            acc[row[3]] = [duration, duration, flags]
+            continue
+        if duration < entry[0]:
+            entry[0] = duration
+        elif duration > entry[1]:
+            entry[1] = duration
+        entry[2] |= flags
+    return {k: (v[0], v[1], v[2]) for k, v in acc.items()}
 
 
 def summarize_logs(batch: Sequence[ResourceLogs]) -> Summary:
@@ -69,13 +100,23 @@ def summarize_logs(batch: Sequence[ResourceLogs]) -> Summary:
     return summary
 
 
-def encode_services(services: dict[str, tuple[int, int]]) -> bytes:
-    return msgspec.json.encode(services)
+def encode_services(services: Services) -> bytes:
+    doc = {}
+    for service, (low, high, ops) in services.items():
+        doc[service] = [low, high, [[name, *op] for name, op in (ops or {}).items()]]
+    return msgspec.json.encode(doc)
 
 
-def decode_services(data: bytes) -> dict[str, tuple[int, int]]:
+def decode_services(data: bytes) -> Services:
+    """The stored summary; a segment written before ops were kept decodes with ops None."""
     raw: dict[str, Any] = msgspec.json.decode(data)
-    return {k: (int(v[0]), int(v[1])) for k, v in raw.items()}
+    out: Services = {}
+    for service, value in raw.items():
+        ops = None
+        if len(value) > 2:
+            ops = {str(n): (int(a), int(b), int(f)) for n, a, b, f in value[2]}
+        out[service] = (int(value[0]), int(value[1]), ops)
+    return out
 
 
 class SegmentIndex:

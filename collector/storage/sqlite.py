@@ -23,6 +23,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
 
 from collector.config import StorageConfig
+from collector.otlp.spanbatch import SpanBatch
 from collector.pipeline.consumer import Refused
 from collector.storage.api import StorageError, StoreStats, TraceQuery
 from collector.storage.queries import Reader
@@ -30,6 +31,12 @@ from collector.storage.segments import SegmentIndex
 from collector.storage.writer import Kind, Writer, WriterSettings
 
 T = TypeVar("T")
+
+
+def _size(batch: Sequence[Any]) -> int:
+    return sum(m.ByteSize() for m in batch)
+
+
 DB_NAME = "traces.db"
 
 
@@ -62,15 +69,20 @@ class SqliteStore:
         self._writer.start()
 
     def consume_traces(self, batch: Sequence[ResourceSpans]) -> None:
-        self._put("spans", batch)
+        self.consume_spans(SpanBatch.read(batch, check=False))
+
+    def consume_spans(self, batch: SpanBatch) -> None:
+        """Queue a read batch; its request bytes, when it has them, are stored as they are."""
+        size = len(batch.raw) if batch.raw is not None else _size(batch.resources)
+        self._put("spans", batch, size)
 
     def consume_logs(self, batch: Sequence[ResourceLogs]) -> None:
-        self._put("logs", batch)
+        self._put("logs", batch, _size(batch))
 
-    def _put(self, kind: Kind, batch: Sequence[Any]) -> None:
+    def _put(self, kind: Kind, batch: Any, size: int) -> None:
         if self._loop is None or self._closed:
             raise Refused("storage_not_running", 5.0)
-        self._seq = self._writer.put(kind, batch, sum(m.ByteSize() for m in batch))
+        self._seq = self._writer.put(kind, batch, size)
 
     async def durable(self) -> None:
         seq = self._seq

@@ -13,7 +13,7 @@ import logging
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -32,7 +32,7 @@ from collector.storage.segments import (
 
 log = logging.getLogger("glassmesh.collector.storage")
 Kind = Literal["spans", "logs"]
-Item = tuple[int, Kind, Sequence[Any], int]
+Item = tuple[int, Kind, Any, int]  # seq, kind, SpanBatch or ResourceLogs list, bytes
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class Writer:
     def start(self) -> None:
         self._thread.start()
 
-    def put(self, kind: Kind, batch: Sequence[Any], nbytes: int) -> int:
+    def put(self, kind: Kind, batch: Any, nbytes: int) -> int:
         """Queue a batch; returns its sequence number. Raises Refused when the queue is full."""
         with self._cond:
             if self._closing:
@@ -120,9 +120,10 @@ class Writer:
                 taken = list(self._items)
                 self._items.clear()
                 closing = self._closing
+            now = self._clock()  # as of the take: a commit's waiter may move a test clock on
             if taken:
                 self._write(taken)
-            self._maybe_retain()
+            self._maybe_retain(now)
             if closing and not taken:
                 return
 
@@ -150,9 +151,14 @@ class Writer:
         now = self._clock()
         added, operations = [], set()
         for _, kind, batch, _ in taken:
-            summary = summarize_spans(batch) if kind == "spans" else summarize_logs(batch)
-            body = schema.encode_request(batch)
-            signal = TRACES if kind == "spans" else LOGS
+            if kind == "spans":
+                summary, signal = summarize_spans(batch), TRACES
+                body = (
+                    batch.raw if batch.raw is not None else schema.encode_request(batch.resources)
+                )
+            else:
+                summary, signal = summarize_logs(batch), LOGS
+                body = schema.encode_request(batch)
             ids = bloom.make(summary.trace_ids)
             cur = self._db.execute(
                 schema.INSERT_SEGMENT,
@@ -160,12 +166,11 @@ class Writer:
             )
             segment_id = int(cur.lastrowid or 0)
             added.append(Segment(segment_id, signal, now, len(body), ids, summary.services))
-            operations |= summary.operations - self.index.operations
+            operations |= summary.operations() - self.index.operations
         self._db.executemany(schema.INSERT_OPERATION, sorted(operations))
         return added, operations
 
-    def _maybe_retain(self) -> None:
-        now = self._clock()
+    def _maybe_retain(self, now: float) -> None:
         if now - self._last_retention < self.settings.retention_interval_s:
             return
         self._last_retention = now
