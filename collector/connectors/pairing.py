@@ -19,12 +19,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span, Status
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from collector.connectors.attributes import first_text, pick, resource_identity, text
+from collector.connectors.attributes import first_text, pick, text
 from collector.connectors.edgestore import CLIENT, SERVER, EdgeStore, Half
 from collector.connectors.graphtally import EdgeTallies
 from collector.connectors.weights import Weigher, ratio_weight
+from collector.otlp.spanbatch import (
+    CODE,
+    END,
+    KIND,
+    PARENT,
+    PROTO,
+    SPAN,
+    START,
+    STATE,
+    TRACE,
+    Group,
+    Row,
+)
 
 ERROR = Status.STATUS_CODE_ERROR
 KIND_CLIENT, KIND_SERVER = Span.SPAN_KIND_CLIENT, Span.SPAN_KIND_SERVER
@@ -75,31 +88,35 @@ class Pairer:
         self._keys = _Keys(peer_attributes, multiplier_key)
         self._scan_servers = bool(multiplier_key)
 
-    def consume(self, batch: Sequence[ResourceSpans], now: float) -> None:
-        """Pairs every client/server span of ``batch``; halves wait until ``now`` + wait_s."""
+    def consume(self, groups: Sequence[Group], now: float) -> None:
+        """Pairs every client/server span of ``groups``; halves wait until ``now`` + wait_s.
+
+        Server halves go first: a client whose server half is in the same batch then completes
+        its edge without reading its attributes (they only name peers of unpaired halves)."""
         expires = now + self.store.wait_s
-        for resource_spans in batch:
-            service, namespace = resource_identity(resource_spans.resource.attributes)
-            if not service:
-                continue  # like Tempo: a span without a service names no node
-            self._remember(service, namespace)
-            for scope_spans in resource_spans.scope_spans:
-                for span in scope_spans.spans:
-                    kind = span.kind
-                    if kind in CLIENT_KINDS:
-                        self._client(span, service, kind == KIND_PRODUCER, expires)
-                    elif kind in SERVER_KINDS:
-                        self._server(span, service, kind == KIND_CONSUMER, expires)
+        named = [g for g in groups if g.service]  # like Tempo: no service, no node
+        for group in named:
+            self._remember(group.service, group.namespace)
+            for row in group.rows:
+                kind = row[KIND]
+                if kind in SERVER_KINDS:
+                    self._server(row, group.service, kind == KIND_CONSUMER, expires)
+        for group in named:
+            for row in group.rows:
+                kind = row[KIND]
+                if kind in CLIENT_KINDS:
+                    self._client(row, group.service, kind == KIND_PRODUCER, expires)
 
     def _remember(self, service: str, namespace: str) -> None:
         known = self.namespaces
         if known.get(service) != namespace and len(known) < self.store.max_items:
             known[service] = namespace or known.get(service, "")
 
-    def _client(self, span: Span, service: str, messaging: bool, expires: float) -> None:
-        seconds = _seconds(span.start_time_unix_nano, span.end_time_unix_nano)
-        failed = span.HasField("status") and span.status.code == ERROR
-        key = span.trace_id + span.span_id
+    def _client(self, row: Row, service: str, messaging: bool, expires: float) -> None:
+        start, end = row[START], row[END]
+        seconds = (end - start) / 1e9 if end > start else 0.0
+        failed = row[CODE] == ERROR
+        key = row[TRACE] + row[SPAN]
         half = self.store.take(key)
         if half is not None and half.sides & SERVER:
             # The server half waited: the pair is complete, no attribute needs reading.
@@ -107,8 +124,8 @@ class Pairer:
             half.client, half.client_s, half.failed = service, seconds, half.failed or failed
             self._complete(half, messaging)
             return
-        found = pick(span.attributes, self._keys.wanted)
-        weight = self._weight(span, found)
+        found = pick(row[PROTO].attributes, self._keys.wanted)
+        weight = self._weight(row, found)
         peer = ""
         if found is not None:
             failed = failed or self._http_failed(found)
@@ -123,20 +140,21 @@ class Pairer:
         half.failed, half.weight = half.failed or failed, weight
         self._wait(key, half, messaging)
 
-    def _server(self, span: Span, service: str, messaging: bool, expires: float) -> None:
-        seconds = _seconds(span.start_time_unix_nano, span.end_time_unix_nano)
-        failed = span.HasField("status") and span.status.code == ERROR
-        parent = span.parent_span_id
-        key = span.trace_id + parent
+    def _server(self, row: Row, service: str, messaging: bool, expires: float) -> None:
+        start, end = row[START], row[END]
+        seconds = (end - start) / 1e9 if end > start else 0.0
+        failed = row[CODE] == ERROR
+        parent = row[PARENT]
+        key = row[TRACE] + parent
         half = self.store.take(key)
         if half is not None and half.sides & CLIENT:
             half.sides |= SERVER
             half.server, half.server_s, half.failed = service, seconds, half.failed or failed
             self._complete(half, messaging)
             return
-        found = pick(span.attributes, self._keys.wanted) if self._scan_servers else None
+        found = pick(row[PROTO].attributes, self._keys.wanted) if self._scan_servers else None
         half = half or Half(0.0, expires)
-        half.weight = self._weight(span, found)
+        half.weight = self._weight(row, found)
         if found is not None:
             failed = failed or self._http_failed(found)
         half.sides |= SERVER
@@ -155,11 +173,11 @@ class Pairer:
             tallies = self.tallies
             tallies.count(tallies.dropped, (half.client, half.server, half.conn))
 
-    def _weight(self, span: Span, found: Found | None) -> float:
+    def _weight(self, row: Row, found: Found | None) -> float:
         slot = self._keys.multiplier
         if found is not None and slot >= 0 and (value := found[slot]) is not None:
             return ratio_weight(value.double_value or float(value.int_value))
-        return self._weigher.weight(span.trace_state, ())
+        return self._weigher.weight(row[STATE], ()) if row[STATE] else 1.0
 
     def _http_failed(self, found: Found) -> bool:
         for slot in self._keys.status:

@@ -24,6 +24,7 @@ from collector.connectors.meshgraph import MeshGraph
 from collector.connectors.otlp import resource_metrics, sum_metric
 from collector.connectors.pairing import Pairer
 from collector.connectors.weights import Weigher
+from collector.otlp.spanbatch import SpanBatch
 from collector.pipeline.consumer import MetricsConsumer, Refused
 
 __all__ = ["ServiceGraphConfig", "ServiceGraphConnector"]
@@ -69,10 +70,14 @@ class ServiceGraphConnector:
     def consume_traces(self, batch: Sequence[ResourceSpans]) -> None:
         """Pairs the batch's client and server spans. Never raises Refused: a full store drops
         the new half and counts it in traces_service_graph_dropped_spans_total."""
+        self.consume_spans(SpanBatch.read(batch, check=False))
+
+    def consume_spans(self, batch: SpanBatch) -> None:
+        """``consume_traces`` for a batch the pipeline has read once (see spanbatch)."""
         now = self._clock()
         self._traces.tick(now)
         self._pairer.expire(now)
-        self._pairer.consume(batch, now)
+        self._pairer.consume(batch.groups, now)
 
     def consume_metrics(self, batch: Sequence[ResourceMetrics]) -> None:
         """Reads istio_requests_total from the batch, ignores the rest. Never raises Refused."""

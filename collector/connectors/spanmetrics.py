@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric, ResourceMetrics
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span, Status
 
-from collector.connectors.attributes import resource_identity
 from collector.connectors.config import SpanMetricsConfig
 from collector.connectors.otlp import (
     Exemplar,
@@ -30,6 +29,19 @@ from collector.connectors.otlp import (
     sum_metric,
 )
 from collector.connectors.weights import Weigher
+from collector.otlp.spanbatch import (
+    CODE,
+    END,
+    KIND,
+    NAME,
+    PROTO,
+    SPAN,
+    START,
+    STATE,
+    TRACE,
+    Row,
+    SpanBatch,
+)
 from collector.pipeline.consumer import MetricsConsumer, Refused
 
 __all__ = ["SpanMetricsConfig", "SpanMetricsConnector"]
@@ -83,22 +95,32 @@ class SpanMetricsConnector:
 
     def consume_traces(self, batch: Sequence[ResourceSpans]) -> None:
         """Counts every span of ``batch``. Never raises Refused (past the bound: overflow)."""
-        series, weigh, bounds, scan = self.series, self._weigher.weight, self._bounds, self._scan
-        for resource_spans in batch:
-            service = resource_identity(resource_spans.resource.attributes)[0]
-            for scope_spans in resource_spans.scope_spans:
-                for span in scope_spans.spans:
-                    code = span.status.code if span.HasField("status") else 0
-                    key = (service, span.name, span.kind, code)
-                    tally = series.get(key) or self._new(key)
-                    seconds = max(span.end_time_unix_nano - span.start_time_unix_nano, 0) / 1e9
-                    weight = weigh(span.trace_state, span.attributes if scan else ())
-                    tally[0] += weight
-                    tally[SUM] += seconds * weight
-                    bucket = bisect_left(bounds, seconds)
-                    tally[BUCKETS + bucket] += weight
-                    if self.config.exemplars:
-                        self._exemplar(key, bucket, span, seconds)
+        self.consume_spans(SpanBatch.read(batch, check=False))
+
+    def consume_spans(self, batch: SpanBatch) -> None:
+        """``consume_traces`` for a batch the pipeline has read once (see spanbatch)."""
+        for group in batch.groups:
+            self._count(group.service, group.rows)
+
+    def _count(self, service: str, rows: list[Row]) -> None:
+        series, bounds, exemplars = self.series, self._bounds, self.config.exemplars
+        weigh, scan = self._weigher.weight, self._scan
+        for row in rows:
+            key = (service, row[NAME], row[KIND], row[CODE])
+            tally = series.get(key) or self._new(key)
+            seconds = max(row[END] - row[START], 0) / 1e9
+            bucket = bisect_left(bounds, seconds)
+            if row[STATE] or scan:
+                weight = weigh(row[STATE], row[PROTO].attributes if scan else ())
+                tally[0] += weight
+                tally[SUM] += seconds * weight
+                tally[BUCKETS + bucket] += weight
+            else:
+                tally[0] += 1.0
+                tally[SUM] += seconds
+                tally[BUCKETS + bucket] += 1.0
+            if exemplars:
+                self._exemplar(key, bucket, row, seconds)
 
     def _new(self, key: SeriesKey) -> list[float]:
         if len(self.series) >= self.config.max_series:
@@ -108,15 +130,14 @@ class SpanMetricsConnector:
             tally = self.series[key] = [0.0] * (BUCKETS + len(self._bounds) + 1)
         return tally
 
-    def _exemplar(self, key: SeriesKey, bucket: int, span: Span, seconds: float) -> None:
+    def _exemplar(self, key: SeriesKey, bucket: int, row: Row, seconds: float) -> None:
         kept = self._exemplars.get(key)
         if kept is None:
             if key not in self.series:
                 return  # an overflowed span: its series is the overflow one
             kept = self._exemplars[key] = [None] * (len(self._bounds) + 1)
         if kept[bucket] is None:
-            end_s = span.end_time_unix_nano / 1e9
-            kept[bucket] = Exemplar(seconds, end_s, span.trace_id, span.span_id)
+            kept[bucket] = Exemplar(seconds, row[END] / 1e9, row[TRACE], row[SPAN])
 
     def metrics(self) -> ResourceMetrics:
         """Every series as one cumulative ResourceMetrics; clears the exemplars kept."""

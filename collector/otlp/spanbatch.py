@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import Final
 
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span
 
@@ -20,7 +21,16 @@ from collector.otlp.attrs import NO_SERVICE, text
 # Row fields: trace id, span id, parent span id, name, kind, start ns, end ns, status code,
 # tracestate, and the protobuf span itself (for the rare reads of attributes or events).
 Row = tuple[bytes, bytes, bytes, str, int, int, int, int, str, Span]
-TRACE, SPAN, PARENT, NAME, KIND, START, END, CODE, STATE, PROTO = range(10)
+TRACE: Final = 0
+SPAN: Final = 1
+PARENT: Final = 2
+NAME: Final = 3
+KIND: Final = 4
+START: Final = 5
+END: Final = 6
+CODE: Final = 7
+STATE: Final = 8
+PROTO: Final = 9
 ZERO_TRACE = bytes(16)
 ZERO_SPAN = bytes(8)
 MAX_NS = 2**63 - 1  # times are stored as SQLite integers
@@ -106,7 +116,7 @@ def _read_scope(spans: Sequence[Span], rows: list[Row], check: bool) -> list[tup
         ):
             bad.append((len(rows) - base + len(bad), problem(span) or "invalid"))
             continue
-        status = span.status.code
+        status = span.status.code if span.HasField("status") else 0  # no Status view: cheaper
         append((trace_id, span_id, parent, span.name, span.kind, start, end, status,
                 span.trace_state, span))  # fmt: skip
     return bad
