@@ -17,6 +17,7 @@ from aiohttp import web
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
 
 from collector.config import QueryConfig
+from collector.connectors.graphview import GraphSource
 from collector.query import params
 from collector.query.jaeger_model import trace_json
 from collector.query.params import BadParam
@@ -44,11 +45,16 @@ def error(status: int, msg: str) -> web.Response:
 
 class JaegerV1:
     def __init__(
-        self, store: TraceStore, config: QueryConfig, clock: Callable[[], float] = time.time
+        self,
+        store: TraceStore,
+        config: QueryConfig,
+        clock: Callable[[], float] = time.time,
+        graph: GraphSource | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.clock = clock
+        self.graph = graph
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -158,7 +164,10 @@ class JaegerV1:
             )
         except BadParam as exc:
             return error(400, str(exc))
-        links = await self.store.dependencies((end_ms - lookback) * 1_000_000, end_ms * 1_000_000)
+        links = self._graph_links(end_ms, lookback)
+        if links is None:
+            start_ns, end_ns = (end_ms - lookback) * 1_000_000, end_ms * 1_000_000
+            links = await self.store.dependencies(start_ns, end_ns)
         service = query.get("service")
         data = [
             {"parent": p, "child": c, "callCount": n}
@@ -166,6 +175,17 @@ class JaegerV1:
             if not service or service in (p, c)
         ]
         return ok(data)
+
+    def _graph_links(self, end_ms: int, lookback_ms: int) -> list[tuple[str, str, int]] | None:
+        """Links from the service-graph connector, so Jaeger's dependency view and the graph
+        API agree: when it runs and the window asked for ends now (within one graph slot). The
+        window is cut to what the graph keeps (``graph_retention_s``). None: use stored spans."""
+        graph = self.graph
+        if graph is None or abs(self.clock() - end_ms / 1000) > graph.slot_s:
+            return None
+        window = min(max(lookback_ms / 1000, graph.slot_s), graph.retention_s)
+        edges = graph.graph(window).edges
+        return sorted((e.source, e.target, round(e.requests)) for e in edges if e.requests > 0)
 
 
 def _tags(query: Any) -> dict[str, str]:

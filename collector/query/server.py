@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 from opentelemetry.proto.logs.v1.logs_pb2 import LogsData
 
 from collector.config import QueryConfig
+from collector.connectors.graphview import GraphSource
 from collector.otlp import otlpjson
 from collector.query import params
 from collector.query.jaeger_v1 import JaegerV1
@@ -38,11 +38,11 @@ async def _no_crash(request: web.Request, handler: Handler) -> web.StreamRespons
 def make_query_app(
     store: TraceStore,
     config: QueryConfig,
-    graph_source: Any | None = None,
+    graph_source: GraphSource | None = None,
     clock: Callable[[], float] = time.time,
 ) -> web.Application:
     app = web.Application(middlewares=[_no_crash])
-    app.add_routes(JaegerV1(store, config, clock).routes())
+    app.add_routes(JaegerV1(store, config, clock, graph_source).routes())
     app.add_routes(JaegerV3(store, config).routes())
 
     async def trace_logs(request: web.Request) -> web.Response:
