@@ -14,11 +14,11 @@ from typing import Any
 import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
-from google.rpc.error_details_pb2 import RetryInfo  # type: ignore[import-untyped]
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc as logs_grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc as metrics_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc as trace_grpc
 
+from collector.otlp import rpc
 from collector.otlp.signals import LOGS, METRICS, TRACES, Signal
 from collector.pipeline.pipeline import Pipelines
 from collector.receivers.ingest import ingest
@@ -42,7 +42,7 @@ class _Servicer:
             code = (grpc.StatusCode.RESOURCE_EXHAUSTED if outcome.throttled
                     else grpc.StatusCode.UNAVAILABLE)  # fmt: skip
             delay = Duration(seconds=max(1, math.ceil(outcome.retry_after_s)))
-            info = RetryInfo(retry_delay=delay).SerializeToString()
+            info = rpc.RetryInfo(retry_delay=delay).SerializeToString()
             self._count(code.name)
             await context.abort(code, outcome.message, (("google.rpc.retryinfo-bin", info),))
         self._count("OK")

@@ -14,9 +14,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from google.protobuf.message import DecodeError, Message
-from google.rpc import code_pb2, status_pb2  # type: ignore[import-untyped]
 
-from collector.otlp import otlpjson
+from collector.otlp import otlpjson, rpc
 from collector.otlp.inflate import BadEncoding, Inflater, TooLarge
 from collector.otlp.signals import SIGNALS, Signal
 from collector.pipeline.pipeline import Pipelines
@@ -70,9 +69,9 @@ class OtlpHttpReceiver:
             return self._error(signal, 400, None, outcome.message, content_type)
         if outcome.kind == "refused":
             status = 429 if outcome.throttled else 503
-            code = code_pb2.RESOURCE_EXHAUSTED if outcome.throttled else code_pb2.UNAVAILABLE
+            code = rpc.RESOURCE_EXHAUSTED if outcome.throttled else rpc.UNAVAILABLE
             headers = {"Retry-After": str(max(1, math.ceil(outcome.retry_after_s)))}
-            return _answer(status_pb2.Status(code=code, message=outcome.message), content_type,
+            return _answer(rpc.Status(code=code, message=outcome.message), content_type,
                            status, headers)  # fmt: skip
         assert outcome.response is not None
         return _answer(outcome.response, content_type, 200)
@@ -93,7 +92,7 @@ class OtlpHttpReceiver:
     ) -> web.Response:
         if reason is not None:
             self.metrics.add("refused_items_total", signal=signal.name, reason=reason)
-        return _answer(status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=text[:500]),
+        return _answer(rpc.Status(code=rpc.INVALID_ARGUMENT, message=text[:500]),
                        content_type, status)  # fmt: skip
 
 
