@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from controlplane.api.sidecar import ControlPlaneConfig, SidecarConfig
 from controlplane.api.snapshot import Registration, Snapshot
+from controlplane.api.telemetry import TelemetryRule
 from sidecar import snapshot_file
 from sidecar.agent import (
     AgentSettings,
@@ -56,9 +57,11 @@ class ControlPlaneLink:
         swap: Callable[[RouteTable], None],
         *,
         backoff: Backoff | None = None,
+        on_telemetry: Callable[[list[TelemetryRule]], None] | None = None,
     ) -> None:
         """``contexts`` get every certificate installed; ``swap`` puts a new route table in
-        force. Raises LinkError if the control plane's CA file cannot be loaded."""
+        force; ``on_telemetry`` gets each snapshot's Telemetry rules. Raises LinkError if the
+        control plane's CA file cannot be loaded."""
         cp = config.control_plane
         assert cp is not None
         self.config = config
@@ -67,6 +70,7 @@ class ControlPlaneLink:
         self.identity_path = self.snapshot_path.with_suffix(".identity.json")
         self._tables = tables
         self._swap = swap
+        self._on_telemetry = on_telemetry
         self._contexts = contexts
         self._inbound: tuple[str, int] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -132,6 +136,8 @@ class ControlPlaneLink:
         plan = self._tables.prepare(snapshot)
         self._check_trust(snapshot.trust_bundle_pem)
         self._swap(plan.commit())
+        if self._on_telemetry is not None:
+            self._on_telemetry(snapshot.telemetry)
         self.snapshot = snapshot
         if persist:
             try:

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     # on files never pays for it.
     from sidecar.backoff import Backoff
     from sidecar.link import ControlPlaneLink
+    from sidecar.telemetry.service import Telemetry
 
 log = logging.getLogger("glassmesh.sidecar")
 
@@ -84,6 +85,7 @@ class Sidecar:
         self._admin_token = self._read_admin_token()
         self.tables = Tables(config.clusters, self._cluster)
         self.outbound = OutboundPolicy(self.tables.table)
+        self.telemetry = self._telemetry()
         self.link = self._identity(backoff)
         self.app_cluster = self._make_cluster("inbound|app", [config.app])
         self._contexts: dict[str, ListenerContext] = {}
@@ -97,6 +99,14 @@ class Sidecar:
         routed = self.link is None or self.link.snapshot is not None
         return self.started and not self.draining and routed
 
+    def _telemetry(self) -> Telemetry | None:
+        """Spans, metrics and access logs (ADR 0005); not loaded at all when turned off."""
+        if not self.config.telemetry.enabled:
+            return None
+        from sidecar.telemetry.service import Telemetry
+
+        return Telemetry(self.config)
+
     def _identity(self, backoff: Backoff | None) -> ControlPlaneLink | None:
         """Load the TLS files now, or return the link that will get a certificate."""
         tls, control_plane = self.config.tls, self.config.control_plane
@@ -105,8 +115,15 @@ class Sidecar:
 
             contexts = [self._server_ssl, self._client_ssl]
             try:
+                telemetry = self.telemetry.apply if self.telemetry is not None else None
                 return ControlPlaneLink(
-                    self.config, self.base_dir, contexts, self.tables, self._swap, backoff=backoff
+                    self.config,
+                    self.base_dir,
+                    contexts,
+                    self.tables,
+                    self._swap,
+                    backoff=backoff,
+                    on_telemetry=telemetry,
                 )
             except LinkError as exc:
                 raise SidecarStartError(str(exc)) from None
@@ -137,6 +154,8 @@ class Sidecar:
         ]
         if self.link is not None:
             lines += self.link.prometheus_lines()
+        if self.telemetry is not None:
+            lines += self.telemetry.prometheus_lines()
         return lines
 
     def _read_admin_token(self) -> bytes | None:
@@ -201,6 +220,8 @@ class Sidecar:
             require_peer_id=mtls,
             peer_id_of=lambda tr: peer_spiffe_id(tr.get_extra_info("peercert")),
         )
+        if self.telemetry is not None:
+            ctx.telemetry = self.telemetry.inbound if mtls else self.telemetry.outbound
         self._contexts[name] = ctx
         return ctx
 
@@ -214,6 +235,8 @@ class Sidecar:
                 await self.link.start()
             except LinkError as exc:
                 raise SidecarStartError(str(exc)) from None
+        if self.telemetry is not None:
+            self.telemetry.start()
         outbound = self._context("outbound", self.outbound, mtls=False)
         inbound = self._context(
             "inbound", InboundPolicy(self.app_cluster, self.config.identity), mtls=True
@@ -290,6 +313,8 @@ class Sidecar:
                 await task
         for cluster in self.all_clusters():
             await cluster.close()
+        if self.telemetry is not None:
+            await self.telemetry.close()  # after the drain: the last exchanges are exported
         if self._admin is not None:
             await self._admin.cleanup()
 

@@ -74,28 +74,33 @@ def parse(names: list[bytes], values: list[bytes]) -> Incoming:
         state = _field(names, values, TRACESTATE)
         if state is not None and len(state) <= 512:
             found.tracestate = state
+        # B3 alongside W3C: keep writing B3 in that style for apps that read only B3.
+        if B3 in names:
+            found.style = B3_SINGLE
+        elif B3_TRACE_ID in names:
+            found.style = B3_MULTI
         return found
     single = _field(names, values, B3)
     if single is not None:
         found.style = B3_SINGLE
         _b3_single(found, single)
         return found
-    trace = _field(names, values, B3_TRACE_ID)
-    if trace is not None:
-        found.style = B3_MULTI
-        found.trace_id = _hex(trace, len(trace)) if len(trace) in (16, 32) else 0
-        found.parent_id = _hex(_field(names, values, B3_SPAN_ID) or b"", 16)
-        found.sampled = _b3_sampled(_field(names, values, B3_SAMPLED))
-        if _field(names, values, B3_FLAGS) == b"1":
-            found.sampled = 1  # debug
-        if found.parent_id == 0:
-            found.trace_id = 0
-    elif _field(names, values, B3_SAMPLED) is not None or B3_FLAGS in names:
-        found.style = B3_MULTI
-        found.sampled = _b3_sampled(_field(names, values, B3_SAMPLED))
-        if _field(names, values, B3_FLAGS) == b"1":
-            found.sampled = 1
+    if B3_TRACE_ID in names or B3_SAMPLED in names or B3_FLAGS in names:
+        _b3_multi(found, names, values)
     return found
+
+
+def _b3_multi(found: Incoming, names: list[bytes], values: list[bytes]) -> None:
+    """``x-b3-traceid``, ``x-b3-spanid``, ``x-b3-sampled`` and ``x-b3-flags`` (1 = debug)."""
+    found.style = B3_MULTI
+    found.sampled = _b3_sampled(_field(names, values, B3_SAMPLED))
+    if _field(names, values, B3_FLAGS) == b"1":
+        found.sampled = 1
+    trace = _field(names, values, B3_TRACE_ID)
+    if trace is not None and len(trace) in (16, 32):
+        found.parent_id = _hex(_field(names, values, B3_SPAN_ID) or b"", 16)
+        if found.parent_id:
+            found.trace_id = _hex(trace, len(trace))
 
 
 def _w3c(found: Incoming, value: bytes) -> bool:

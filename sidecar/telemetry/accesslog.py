@@ -1,0 +1,101 @@
+"""Access log entries in Istio's default text format (``EnvoyTextLogFormat``) or its JSON
+variant, and as OTLP log records carrying the trace and span ids.
+
+Fields the sidecar does not know (upstream service time, local addresses, SNI, route name) are
+``-`` in text and null in JSON, as Envoy writes a missing value. Modes: ``all``, ``errors`` (a
+4xx/5xx status or any response flag) and ``off``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import SEVERITY_NUMBER_INFO, LogRecord
+
+from sidecar.telemetry.hooks import Exchange
+from sidecar.telemetry.spans import header, split_path
+
+
+def wanted(ex: Exchange, mode: str) -> bool:
+    """Whether ``mode`` logs ``ex``."""
+    if mode == "all":
+        return True
+    return mode == "errors" and (ex.status >= 400 or ex.status == 0 or bool(ex.flag))
+
+
+def _start_time(ex: Exchange, wall_offset: float) -> str:
+    wall = ex.start + wall_offset
+    millis = int(wall * 1000) % 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(wall)) + f".{millis:03d}Z"
+
+
+def fields(ex: Exchange, wall_offset: float) -> dict[str, str | int | None]:
+    """The entry's fields, in the JSON variant's names and order."""
+    head = ex.head
+    path, query = split_path(ex.path)
+    endpoint = ex.endpoint
+    return {
+        "start_time": _start_time(ex, wall_offset),
+        "route_name": None,
+        "method": head.method.decode("latin-1") if head is not None else None,
+        "path": path + ("?" + query if query else "") or None,
+        "protocol": ("HTTP/1.1" if head.http11 else "HTTP/1.0") if head is not None else None,
+        "response_code": ex.status,
+        "response_flags": ex.flag or None,
+        "response_code_details": "via_upstream" if ex.endpoint is not None else (
+            "local_reply" if ex.flag else None),
+        "connection_termination_details": None,
+        "bytes_received": ex.rx,
+        "bytes_sent": ex.tx,
+        "duration": int((ex.end - ex.start) * 1000),
+        "upstream_service_time": None,
+        "x_forwarded_for": header(ex, b"x-forwarded-for") or None,
+        "user_agent": header(ex, b"user-agent") or None,
+        "request_id": header(ex, b"x-request-id") or None,
+        "authority": ex.authority.decode("latin-1") or None,
+        "upstream_host": f"{endpoint.host}:{endpoint.port}" if endpoint is not None else None,
+        "upstream_cluster": ex.cluster.name if ex.cluster is not None else None,
+        "upstream_local_address": None,
+        "downstream_local_address": None,
+        "downstream_remote_address": ex.peer_address or None,
+        "requested_server_name": None,
+        "upstream_transport_failure_reason": None,
+    }  # fmt: skip
+
+
+def _t(value: str | int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def text_line(f: dict[str, str | int | None]) -> str:
+    """Istio's default text format."""
+    return (
+        f'[{f["start_time"]}] "{_t(f["method"])} {_t(f["path"])} {_t(f["protocol"])}" '
+        f"{f['response_code']} {_t(f['response_flags'])} {_t(f['response_code_details'])} - "
+        f'"-" {f["bytes_received"]} {f["bytes_sent"]} {f["duration"]} - '
+        f'"{_t(f["x_forwarded_for"])}" "{_t(f["user_agent"])}" "{_t(f["request_id"])}" '
+        f'"{_t(f["authority"])}" "{_t(f["upstream_host"])}" {_t(f["upstream_cluster"])} '
+        f"- - {_t(f['downstream_remote_address'])} - -"
+    )
+
+
+def json_line(f: dict[str, str | int | None]) -> str:
+    """Istio's JSON variant (``EnvoyJSONLogFormatIstio`` keys)."""
+    return json.dumps(f, separators=(",", ":"))
+
+
+def log_record(ex: Exchange, line: str, wall_offset: float) -> LogRecord:
+    """The entry as an OTLP log record in the exchange's trace."""
+    now_ns = int((ex.end + wall_offset) * 1e9)
+    return LogRecord(
+        time_unix_nano=int((ex.start + wall_offset) * 1e9),
+        observed_time_unix_nano=now_ns,
+        severity_number=SEVERITY_NUMBER_INFO,
+        severity_text="INFO",
+        body=AnyValue(string_value=line),
+        trace_id=ex.trace_id.to_bytes(16, "big"),
+        span_id=ex.span_id.to_bytes(8, "big"),
+        flags=1 if ex.sampled else 0,
+    )

@@ -1,0 +1,221 @@
+"""The exporter thread: turns finished exchanges into metrics, spans and access log entries, and
+sends them over OTLP/HTTP (protobuf) to the collector.
+
+Every ``flush_interval_s`` it drains the hand-off deque, writes the access log lines to stdout in
+one write, and posts spans and log records in batches of at most ``max_export_batch``; every
+``metrics_interval_s`` it posts the cumulative metrics. A failed or slow post (bounded by
+``export_timeout_s``) drops that batch and counts it, never retried, so a collector that is down
+costs bounded memory and nothing on the request path. ``close()`` flushes once more and joins.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from controlplane.api.telemetry import TelemetryConfig
+from sidecar.telemetry import accesslog, otlp
+from sidecar.telemetry.hooks import Exchange, Sink
+from sidecar.telemetry.labels import LabelMaker
+from sidecar.telemetry.metrics import MetricStore
+from sidecar.telemetry.spans import to_span
+
+log = logging.getLogger("glassmesh.sidecar.telemetry")
+SIGNALS = ("traces", "metrics", "logs")
+
+
+@dataclass
+class Modes:
+    """What the exporter does with each exchange; replaced whole when config changes."""
+
+    access_log: str = "all"
+    access_log_json: bool = False
+    access_log_otlp: bool = True
+
+
+class OtlpHttp:
+    """Posts protobuf bodies to ``<endpoint>/v1/<signal>`` on one keep-alive connection."""
+
+    def __init__(self, endpoint: str, timeout_s: float) -> None:
+        url = urlsplit(endpoint)
+        self._https = url.scheme == "https"
+        self._host = url.hostname or "127.0.0.1"
+        self._port = url.port or (443 if self._https else 80)
+        self._base = url.path.rstrip("/")
+        self._timeout = timeout_s
+        self._conn: http.client.HTTPConnection | None = None
+
+    def post(self, signal: str, body: bytes) -> bool:
+        """True if the collector answered 2xx. Never raises."""
+        try:
+            if self._conn is None:
+                cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+                self._conn = cls(self._host, self._port, timeout=self._timeout)
+            self._conn.request(
+                "POST",
+                f"{self._base}/v1/{signal}",
+                body,
+                {"Content-Type": "application/x-protobuf"},
+            )
+            response = self._conn.getresponse()
+            response.read()
+            if response.status < 300:
+                return True
+        except (OSError, http.client.HTTPException):
+            pass
+        self.close()
+        return False
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+class Exporter:
+    """The thread and what it counts (``exported``, ``dropped`` by (signal, reason))."""
+
+    def __init__(
+        self,
+        config: TelemetryConfig,
+        sink: Sink,
+        labels: LabelMaker,
+        store: MetricStore,
+        res: Resource,
+        *,
+        write: Callable[[str], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.sink = sink
+        self.labels = labels
+        self.store = store
+        self.resource = res
+        self.modes = Modes(config.access_log, config.access_log_format == "json",
+                           config.access_log_otlp)  # fmt: skip
+        self.exported: Counter[str] = Counter()
+        self.dropped: Counter[tuple[str, str]] = Counter()
+        self._write = write or _stdout
+        self._client = (
+            OtlpHttp(config.otlp_endpoint, config.export_timeout_s)
+            if config.otlp_endpoint
+            else None
+        )
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next_metrics = time.monotonic() + config.metrics_interval_s
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="glassmesh-telemetry", daemon=True
+            )
+            self._thread.start()
+
+    def close(self) -> None:
+        """Flushes what is queued (metrics too), stops the thread. Idempotent; blocks at most
+        about two export timeouts."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stop.set()
+        thread.join()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self.config.flush_interval_s):
+                self.cycle()
+            self.cycle(final=True)
+        except Exception:  # our bug: telemetry stops, the sidecar serves on
+            log.exception("telemetry exporter failed; telemetry stops")
+        finally:
+            if self._client is not None:
+                self._client.close()
+
+    def cycle(self, final: bool = False) -> None:
+        """One round: drain, record, write logs, post spans and logs, and metrics when due."""
+        queue = self.sink.queue
+        while queue:
+            batch: list[Exchange] = []
+            while queue and len(batch) < self.config.max_export_batch:
+                batch.append(queue.popleft())
+            self._process(batch)
+        now = time.monotonic()
+        if final or now >= self._next_metrics:
+            self._next_metrics = now + self.config.metrics_interval_s
+            self.export_metrics()
+
+    def _process(self, batch: list[Exchange]) -> None:
+        offset = time.time() - time.monotonic()
+        modes = self.modes
+        spans: list[Span] = []
+        records: list[LogRecord] = []
+        lines: list[str] = []
+        store = self.store
+        for ex in batch:
+            labels = self.labels.labels(ex)
+            with store.lock:  # per exchange: the admin API's scrape waits microseconds at most
+                store.record(ex, labels, int((ex.end + offset) * 1e9))
+            if ex.sampled and self._client is not None:
+                spans.append(to_span(ex, labels, offset))
+            if accesslog.wanted(ex, modes.access_log):
+                fields = accesslog.fields(ex, offset)
+                json_format = modes.access_log_json
+                line = accesslog.json_line(fields) if json_format else accesslog.text_line(fields)
+                lines.append(line)
+                if modes.access_log_otlp and self._client is not None:
+                    records.append(accesslog.log_record(ex, line, offset))
+        if lines:
+            try:
+                self._write("\n".join(lines) + "\n")
+            except (OSError, ValueError):
+                self.dropped["logs", "stdout"] += len(lines)
+        if spans:
+            self._post("traces", len(spans), otlp.traces(self.resource, spans))
+        if records:
+            self._post("logs", len(records), otlp.logs(self.resource, records))
+
+    def export_metrics(self) -> None:
+        if self._client is None:
+            return
+        body = otlp.metrics_request(self.resource, self.store, time.time_ns(), self.self_metrics())
+        self._post("metrics", 1, body)
+
+    def _post(self, signal: str, count: int, body: bytes) -> None:
+        assert self._client is not None
+        if self._client.post(signal, body):
+            self.exported[signal] += count
+        else:
+            self.dropped[signal, "export_failed"] += count
+
+    def self_metrics(self) -> list[tuple[str, dict[str, str], int]]:
+        """(name, labels, value) of the sidecar's telemetry counters."""
+        out = [
+            ("glassmesh_sidecar_telemetry_dropped_total", {"signal": "all", "reason": "queue_full"},
+             self.sink.dropped),
+            ("glassmesh_sidecar_telemetry_dropped_total",
+             {"signal": "metrics", "reason": "series_limit"}, self.store.dropped),
+        ]  # fmt: skip
+        for (signal, reason), value in sorted(self.dropped.items()):
+            out.append(("glassmesh_sidecar_telemetry_dropped_total",
+                        {"signal": signal, "reason": reason}, value))  # fmt: skip
+        for signal in SIGNALS:
+            out.append(("glassmesh_sidecar_telemetry_exported_total", {"signal": signal},
+                        self.exported[signal]))  # fmt: skip
+        return out
+
+
+def _stdout(text: str) -> None:
+    stream = sys.stdout
+    stream.write(text)
+    stream.flush()

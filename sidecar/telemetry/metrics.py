@@ -1,0 +1,160 @@
+"""Istio's standard metrics, aggregated per label set: cumulative counters and histograms with
+Envoy's default buckets, an exemplar of the latest sampled request on each duration series, and
+a bound on the number of series (past it, exchanges are counted as dropped, not as new series).
+
+Written by the exporter thread, read by it (OTLP) and by the admin API (Prometheus text): every
+access holds ``lock``.
+"""
+
+from __future__ import annotations
+
+import threading
+from bisect import bisect_left
+
+from controlplane.api.telemetry import BUCKETS, LABELS, TCP_LABELS
+from sidecar.telemetry.hooks import Exchange
+
+Labels = tuple[str, ...]
+_N = len(BUCKETS) + 1
+
+
+class Histogram:
+    """Bucket counts (the last is +Inf), sum and count."""
+
+    __slots__ = ("buckets", "count", "sum")
+
+    def __init__(self) -> None:
+        self.buckets = [0] * _N
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self.buckets[bisect_left(BUCKETS, value)] += 1
+        self.sum += value
+        self.count += 1
+
+
+class HttpSeries:
+    """One label set of the HTTP metrics."""
+
+    __slots__ = ("duration", "exemplar", "request_bytes", "requests", "response_bytes")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.duration = Histogram()
+        self.request_bytes = Histogram()
+        self.response_bytes = Histogram()
+        # (trace id, span id, value in ms, wall time in ns) of the latest sampled request
+        self.exemplar: tuple[int, int, float, int] | None = None
+
+
+class TcpSeries:
+    """One label set of the istio_tcp_* metrics."""
+
+    __slots__ = ("closed", "opened", "received", "sent")
+
+    def __init__(self) -> None:
+        self.opened = self.closed = self.received = self.sent = 0
+
+
+class MetricStore:
+    """Every series this sidecar reports, since ``start_ns``."""
+
+    def __init__(self, max_series: int, start_ns: int) -> None:
+        self.lock = threading.Lock()
+        self.max_series = max_series
+        self.start_ns = start_ns
+        self.http: dict[Labels, HttpSeries] = {}
+        self.tcp: dict[Labels, TcpSeries] = {}
+        self.dropped = 0
+
+    def record(self, ex: Exchange, labels: Labels, wall_end_ns: int) -> None:
+        """Counts one exchange under ``labels`` (25 values, LABELS order)."""
+        series = self.http.get(labels)
+        if series is None:
+            if len(self.http) + len(self.tcp) >= self.max_series:
+                self.dropped += 1
+                return
+            series = self.http[labels] = HttpSeries()
+        ms = (ex.end - ex.start) * 1000.0
+        series.requests += 1
+        series.duration.observe(ms)
+        series.request_bytes.observe(ex.rx + head_size(ex))
+        series.response_bytes.observe(ex.tx)
+        if ex.sampled:
+            series.exemplar = (ex.trace_id, ex.span_id, ms, wall_end_ns)
+        if ex.tunnel:
+            self._record_tcp(ex, labels[: len(TCP_LABELS)])
+
+    def _record_tcp(self, ex: Exchange, labels: Labels) -> None:
+        series = self.tcp.get(labels)
+        if series is None:
+            if len(self.http) + len(self.tcp) >= self.max_series:
+                self.dropped += 1
+                return
+            series = self.tcp[labels] = TcpSeries()
+        series.opened += 1
+        series.closed += 1
+        series.received += ex.rx
+        series.sent += ex.tx
+
+
+def head_size(ex: Exchange) -> int:
+    """The size of the request head as it came on the wire (the record counts body bytes)."""
+    head = ex.head
+    if head is None:
+        return 0
+    fields = sum(len(n) + len(v) for n, v in zip(head.names, head.values, strict=True))
+    return len(head.method) + len(head.target) + 12 + fields + 4 * len(head.names)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _labels(names: tuple[str, ...], values: Labels, extra: str = "") -> str:
+    pairs = [f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=False)]
+    if extra:
+        pairs.append(extra)
+    return "{" + ",".join(pairs) + "}"
+
+
+def _histogram_lines(name: str, labels: Labels, hist: Histogram) -> list[str]:
+    out = []
+    cumulative = 0
+    for bound, count in zip((*BUCKETS, None), hist.buckets, strict=True):
+        cumulative += count
+        le = "+Inf" if bound is None else f"{bound:g}"
+        text = _labels(LABELS, labels, 'le="' + le + '"')
+        out.append(f"{name}_bucket{text} {cumulative}")
+    text = _labels(LABELS, labels)
+    out.append(f"{name}_sum{text} {hist.sum:g}")
+    out.append(f"{name}_count{text} {hist.count}")
+    return out
+
+
+def prometheus_lines(store: MetricStore) -> list[str]:
+    """The Istio metrics in the Prometheus text format (0.0.4)."""
+    with store.lock:
+        http = list(store.http.items())
+        tcp = list(store.tcp.items())
+        out = ["# TYPE istio_requests_total counter"]
+        out += [f"istio_requests_total{_labels(LABELS, k)} {s.requests}" for k, s in http]
+        for name, attr in (
+            ("istio_request_duration_milliseconds", "duration"),
+            ("istio_request_bytes", "request_bytes"),
+            ("istio_response_bytes", "response_bytes"),
+        ):
+            out.append(f"# TYPE {name} histogram")
+            for key, series in http:
+                out += _histogram_lines(name, key, getattr(series, attr))
+        for name, attr in (
+            ("istio_tcp_connections_opened_total", "opened"),
+            ("istio_tcp_connections_closed_total", "closed"),
+            ("istio_tcp_received_bytes_total", "received"),
+            ("istio_tcp_sent_bytes_total", "sent"),
+        ):
+            if tcp:
+                out.append(f"# TYPE {name} counter")
+                out += [f"{name}{_labels(TCP_LABELS, k)} {getattr(s, attr)}" for k, s in tcp]
+    return out

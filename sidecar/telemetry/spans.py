@@ -1,0 +1,113 @@
+"""A sampled exchange as an OTLP span: SERVER on inbound, CLIENT on outbound, with the
+OpenTelemetry HTTP semantic-convention attributes and the mesh's own (``glassmesh.*``).
+
+Status is ERROR on a 5xx, on a local reply (a response flag) and on an exchange cut short; the
+span's name is the method (OTel's rule when no route template is known).
+"""
+
+from __future__ import annotations
+
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from controlplane.api import telemetry as names
+from sidecar.telemetry.hooks import Exchange
+from sidecar.telemetry.labels import Labels
+
+_USER_AGENT = b"user-agent"
+_REQUEST_ID = b"x-request-id"
+
+
+def kv(key: str, value: str | int | bool) -> KeyValue:
+    """An OTLP attribute."""
+    if isinstance(value, bool):
+        return KeyValue(key=key, value=AnyValue(bool_value=value))
+    if isinstance(value, int):
+        return KeyValue(key=key, value=AnyValue(int_value=value))
+    return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def header(ex: Exchange, name: bytes) -> str:
+    """The first value of request field ``name`` as text, or ""."""
+    head = ex.head
+    if head is None or name not in head.names:
+        return ""
+    return head.values[head.names.index(name)].decode("latin-1")
+
+
+def split_path(raw: bytes) -> tuple[str, str]:
+    """(path, query) of an origin- or absolute-form target."""
+    if raw and not raw.startswith(b"/") and b"://" in raw:
+        rest = raw.split(b"://", 1)[1]
+        cut = min((i for i in (rest.find(b"/"), rest.find(b"?")) if i >= 0), default=len(rest))
+        raw = rest[cut:] or b"/"
+    path, _, query = raw.decode("latin-1").partition("?")
+    return path, query
+
+
+def error_type(ex: Exchange) -> str:
+    """Why the exchange failed ("" if it did not): the response flag, else the 5xx status."""
+    if ex.flag:
+        return ex.flag
+    if ex.status >= 500:
+        return str(ex.status)
+    return ""
+
+
+def to_span(ex: Exchange, labels: Labels, wall_offset: float) -> Span:
+    """The OTLP span of ``ex``; ``labels`` are its Istio labels, ``wall_offset`` turns its
+    monotonic times into Unix time."""
+    head = ex.head
+    method = head.method.decode("latin-1") if head is not None else "_OTHER"
+    path, query = split_path(ex.path)
+    host, _, port = ex.authority.decode("latin-1").partition(":")
+    attrs = [
+        kv(names.HTTP_METHOD, method),
+        kv(names.URL_PATH, path),
+        kv(names.HTTP_STATUS, ex.status),
+        kv(names.SERVER_ADDRESS, host),
+        kv(names.MESH_SOURCE_WORKLOAD, labels[1]),
+        kv(names.MESH_SOURCE_NAMESPACE, labels[2]),
+        kv(names.MESH_SOURCE_PRINCIPAL, labels[3]),
+        kv(names.MESH_DESTINATION_WORKLOAD, labels[9]),
+        kv(names.MESH_DESTINATION_NAMESPACE, labels[10]),
+        kv(names.MESH_DESTINATION_PRINCIPAL, labels[11]),
+        kv(names.MESH_DESTINATION_SERVICE, labels[14]),
+        kv(names.MESH_RESPONSE_FLAGS, ex.flag or "-"),
+        kv(names.MESH_RETRIES, 0),
+        kv(names.MESH_MTLS, ex.side.inbound or labels[11] != names.UNKNOWN),
+        kv(names.PROTOCOL_VERSION, "1.1" if head is None or head.http11 else "1.0"),
+    ]
+    if port.isdigit():
+        attrs.append(kv(names.SERVER_PORT, int(port)))
+    if query:
+        attrs.append(kv(names.URL_QUERY, query))
+    for key, value in (
+        (names.USER_AGENT, header(ex, _USER_AGENT)),
+        (names.MESH_REQUEST_ID, header(ex, _REQUEST_ID)),
+        (names.PEER_ADDRESS, ex.peer_address.rsplit(":", 1)[0]),
+    ):
+        if value:
+            attrs.append(kv(key, value))
+    if ex.cluster is not None and not ex.side.inbound:
+        attrs.append(kv(names.MESH_CLUSTER, ex.cluster.name))
+        attrs.append(kv(names.PEER_SERVICE, labels[15]))
+    if ex.endpoint is not None:
+        attrs.append(kv(names.MESH_ENDPOINT, f"{ex.endpoint.host}:{ex.endpoint.port}"))
+    failure = error_type(ex)
+    if failure:
+        attrs.append(kv(names.ERROR_TYPE, failure))
+    status = Status(code=Status.STATUS_CODE_ERROR if failure else Status.STATUS_CODE_UNSET)
+    return Span(
+        trace_id=ex.trace_id.to_bytes(16, "big"),
+        span_id=ex.span_id.to_bytes(8, "big"),
+        parent_span_id=ex.parent_id.to_bytes(8, "big") if ex.parent_id else b"",
+        name=method,
+        kind=Span.SPAN_KIND_SERVER if ex.side.inbound else Span.SPAN_KIND_CLIENT,
+        start_time_unix_nano=int((ex.start + wall_offset) * 1e9),
+        end_time_unix_nano=int((ex.end + wall_offset) * 1e9),
+        attributes=attrs,
+        status=status,
+        # W3C "sampled", and (OTLP span flags) whether the parent is remote: it always is.
+        flags=0x101 | (0x200 if ex.parent_id else 0),
+    )
