@@ -1,6 +1,7 @@
 """Collector figures from one run: ingest spans/s over OTLP/HTTP protobuf with storage and both
-connectors on (against a discard-everything aiohttp endpoint on the same core as a baseline), and
-trace-by-id / search p99 through the Jaeger API with 1,000,000 spans stored.
+connectors on (against a discard-everything aiohttp endpoint on the same core as a baseline),
+10x overload (80 concurrent senders against a 256 MiB memory limit: answers by status, peak RSS),
+and trace-by-id / search p99 through the Jaeger API with 1,000,000 spans stored.
 
 ``python -m bench.collector [--spans 1000000] [--seconds 8]``: servers run as child processes
 pinned to core 0 (``taskset``); the load generator (this process) is not pinned. Output: a
@@ -100,9 +101,11 @@ async def wait_port(port: int, deadline_s: float = 30.0) -> None:
 
 async def blast(
     url: str, bodies: Sequence[bytes], seconds: float, concurrency: int = 8
-) -> dict[str, float]:
-    """POST bodies round robin for ``seconds``; accepted spans/s and refusals."""
+) -> dict[str, Any]:
+    """POST bodies round robin for ``seconds``; accepted spans/s, refusals and answers by
+    status (``error`` for a failed connection)."""
     accepted = refused = 0
+    codes: dict[str, int] = {}
     end = time.monotonic() + seconds
     headers = {"Content-Type": "application/x-protobuf"}
 
@@ -111,17 +114,26 @@ async def blast(
         i = n
         async with aiohttp.ClientSession() as s:
             while time.monotonic() < end:
-                async with s.post(url, data=bodies[i % len(bodies)], headers=headers) as r:
-                    await r.read()
-                    if r.status == 200:
-                        accepted += SPANS_PER_REQUEST
-                    else:
-                        refused += 1
+                try:
+                    async with s.post(url, data=bodies[i % len(bodies)], headers=headers) as r:
+                        await r.read()
+                        status = str(r.status)
+                except aiohttp.ClientError:
+                    status = "error"
+                codes[status] = codes.get(status, 0) + 1
+                if status == "200":
+                    accepted += SPANS_PER_REQUEST
+                else:
+                    refused += 1
                 i += concurrency
 
     start = time.monotonic()
     await asyncio.gather(*(worker(n) for n in range(concurrency)))
-    return {"spans_per_s": accepted / (time.monotonic() - start), "refused_requests": refused}
+    return {
+        "spans_per_s": accepted / (time.monotonic() - start),
+        "refused_requests": refused,
+        "answers": dict(sorted(codes.items())),
+    }
 
 
 def rss_mib(pid: int) -> float:
@@ -160,16 +172,42 @@ async def measure_ingest(bodies: Sequence[bytes], seconds: float, data: Path) ->
     return results
 
 
-def collector_config(data: Path) -> tuple[Path, dict[str, int]]:
+def collector_config(data: Path, extra: str = "") -> tuple[Path, dict[str, int]]:
     ports = {k: free_port() for k in ("http", "grpc", "query", "prom")}
     path = data.parent / f"{data.name}.yaml"
     path.write_text(
         f"receivers: {{otlp: {{http: {{endpoint: '127.0.0.1:{ports['http']}'}}, "
         f"grpc: {{endpoint: '127.0.0.1:{ports['grpc']}'}}}}}}\n"
         f"query: {{endpoint: '127.0.0.1:{ports['query']}'}}\n"
-        f"exporters: {{prometheus: {{endpoint: '127.0.0.1:{ports['prom']}'}}}}\n"
+        f"exporters: {{prometheus: {{endpoint: '127.0.0.1:{ports['prom']}'}}}}\n" + extra
     )
     return path, ports
+
+
+OVERLOAD_LIMIT_MIB = 256  # the memory limiter's bound in the overload run
+OVERLOAD_CONFIG = (
+    f"processors: {{memory_limiter: {{limit_mib: {OVERLOAD_LIMIT_MIB}, spike_limit_mib: 64, "
+    "check_interval_s: 0.1}}\nstorage: {queue_batches: 32}\n"
+)
+
+
+async def measure_overload(bodies: Sequence[bytes], seconds: float, data: Path) -> dict[str, Any]:
+    """10x the ingest run's senders (80 concurrent), a 256 MiB memory limiter and a 32-batch
+    storage queue: answers by status, peak RSS against the bound, and whether it survived."""
+    config, ports = collector_config(data, OVERLOAD_CONFIG)
+    proc = spawn([sys.executable, "-m", "controlplane.cli", "collector", "--data-dir", str(data),
+                  "--config", str(config)])  # fmt: skip
+    try:
+        await wait_port(ports["http"])
+        url = f"http://127.0.0.1:{ports['http']}/v1/traces"
+        result = await blast(url, bodies, seconds, concurrency=80)
+        result["peak_rss_mib"] = rss_mib(proc.pid)
+        result["survived"] = proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait()
+    result["limit_mib"] = OVERLOAD_LIMIT_MIB
+    return result
 
 
 async def bulk_load(data: Path, spans: int) -> list[bytes]:
@@ -238,6 +276,7 @@ async def run(spans: int, seconds: float) -> dict[str, Any]:
         now = time.time_ns()
         bodies = [make_request(10_000_000 + n * 100, now).SerializeToString() for n in range(20)]
         ingest = await measure_ingest(bodies, seconds, Path(tmp) / "ingest")
+        overload = await measure_overload(bodies, seconds, Path(tmp) / "overload")
         ids = await bulk_load(Path(tmp) / "query", spans)
         queries = await measure_queries(Path(tmp) / "query", ids)
     collector, baseline = ingest["collector"], ingest["baseline"]
@@ -250,6 +289,10 @@ async def run(spans: int, seconds: float) -> dict[str, Any]:
         "ratio_vs_otel_collector_10k": round(collector["spans_per_s"] / 10_000, 2),
         "ingest_refused_requests": collector["refused_requests"],
         "ingest_peak_rss_mib": round(collector["peak_rss_mib"], 1),
+        "overload_answers": overload["answers"],
+        "overload_peak_rss_mib": round(overload["peak_rss_mib"], 1),
+        "overload_limit_mib": overload["limit_mib"],
+        "overload_survived": overload["survived"],
         "spans_stored": spans,
         **queries,
         "targets": {"ingest_spans_per_s": 100_000, "trace_by_id_p99_ms": 50, "search_p99_ms": 200},

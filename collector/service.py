@@ -21,6 +21,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import ResourceMetrics
 from collector.config import CollectorConfig, split_endpoint
 from collector.connectors_wiring import build_connectors
 from collector.exporters import promtext
+from collector.exporters.otlp_forward import OtlpForwarder
 from collector.exporters.prometheus import PrometheusExporter
 from collector.pipeline.limiter import MemoryLimiter, rss_bytes
 from collector.pipeline.pipeline import Pipelines
@@ -51,6 +52,8 @@ class Collector:
         prom = config.exporters.prometheus
         self.prometheus = PrometheusExporter(prom, self.metrics, clock) if prom.enabled else None
         self.connectors = build_connectors(config.connectors, self.prometheus or _Discard(), clock)
+        forward = config.exporters.otlp_forward
+        self.forwarder = OtlpForwarder(forward, self.metrics) if forward.endpoint else None
         limiter = config.processors.memory_limiter
         self.pipelines = Pipelines(
             store=self.store, limiter=MemoryLimiter(limiter) if limiter.enabled else None
@@ -71,6 +74,13 @@ class Collector:
             p.metrics.append(self.prometheus)
         if self.connectors.servicegraph is not None:
             p.metrics.append(self.connectors.servicegraph)
+        if self.forwarder is not None:
+            p.traces.append(self.forwarder)
+            p.metrics.append(self.forwarder)
+            p.logs.append(self.forwarder)
+            forwarder = self.forwarder
+            self.metrics.gauge("forward_queue_batches", "Batches waiting to be forwarded",
+                               lambda: {(): float(forwarder.queued)})  # fmt: skip
         m = self.metrics
         m.gauge(
             "storage_queue_batches",
@@ -96,6 +106,8 @@ class Collector:
             await self.store.start()
         for connector in self.connectors.all():
             await connector.start()
+        if self.forwarder is not None:
+            await self.forwarder.start()
         recv = self.config.receivers.otlp
         if recv.http.enabled:
             app = OtlpHttpReceiver(
@@ -158,6 +170,8 @@ class Collector:
         self._runners.clear()
         for connector in self.connectors.all():
             await connector.shutdown()
+        if self.forwarder is not None:
+            await self.forwarder.shutdown()
         if self.store is not None:
             await self.store.shutdown()
 
