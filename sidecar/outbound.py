@@ -12,7 +12,7 @@ from __future__ import annotations
 from random import getrandbits
 from typing import TYPE_CHECKING
 
-from sidecar import local_reply
+from sidecar import local_reply, retry
 from sidecar.http1 import encode
 from sidecar.http1.head import RequestHead
 from sidecar.local_reply import LocalReply
@@ -95,8 +95,12 @@ class OutboundPolicy:
             cluster = entry.pick()
             if cluster is None:
                 raise LocalReply(*local_reply.NO_CLUSTER)
+            conn.retry_policy = entry.retry
+            conn.timeout_s = entry.timeout_s
+            conn.try_timeout_s = entry.try_timeout_s
         else:
             cluster = target
+            conn.retry_policy = retry.DEFAULT
         connection = head.connection
         extra = extra_fields(head)
         if b"x-forwarded-proto" not in head.names:

@@ -20,6 +20,7 @@ from random import random
 from urllib.parse import unquote_to_bytes
 
 from sidecar.http1.head import RequestHead
+from sidecar.retry import DEFAULT, RetryPolicy
 from sidecar.transport.pool import Cluster
 
 EXACT = 0
@@ -60,7 +61,10 @@ class Entry:
         "path_kind",
         "path_pattern",
         "query",
+        "retry",
+        "timeout_s",
         "total",
+        "try_timeout_s",
     )
 
     def __init__(
@@ -73,8 +77,16 @@ class Entry:
         headers: list[ValueTest],
         query: list[ValueTest],
         backends: list[tuple[Cluster | None, int]],
+        retry: RetryPolicy = DEFAULT,
+        timeout_s: float = 0.0,
+        try_timeout_s: float = 0.0,
     ) -> None:
+        """``timeout_s``: the whole request, retries included (0: the listener's); a try
+        without a response within ``try_timeout_s`` (0: none) counts as failed."""
         self.name = name
+        self.retry = retry
+        self.timeout_s = timeout_s
+        self.try_timeout_s = try_timeout_s
         self.path_kind = path_kind
         self.path = path.rstrip(b"/") if path_kind == PREFIX else path
         self.path_pattern = re.compile(path) if path_kind == REGEX else None

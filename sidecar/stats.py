@@ -8,6 +8,7 @@ from collections import Counter
 NO_ROUTE = "NR"
 NO_CLUSTER = "NC"
 UPSTREAM_OVERFLOW = "UO"
+RETRY_LIMIT_EXCEEDED = "URX"
 UPSTREAM_FAILURE = "UF"
 NO_HEALTHY_UPSTREAM = "UH"
 UPSTREAM_TIMEOUT = "UT"
@@ -20,13 +21,14 @@ STREAM_IDLE_TIMEOUT = "SI"
 class ListenerStats:
     """What one listener saw. Attributes are bumped directly: no lookups on the request path."""
 
-    __slots__ = ("cx_active", "cx_total", "flags", "name", "rq_total", "status")
+    __slots__ = ("cx_active", "cx_total", "flags", "name", "rq_retry", "rq_total", "status")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.cx_total = 0
         self.cx_active = 0
         self.rq_total = 0
+        self.rq_retry = 0
         self.flags: Counter[str] = Counter()
         self.status: Counter[int] = Counter()
 
@@ -36,6 +38,7 @@ class ListenerStats:
             "cx_total": self.cx_total,
             "cx_active": self.cx_active,
             "rq_total": self.rq_total,
+            "rq_retry": self.rq_retry,
             "local_replies_by_flag": dict(self.flags),
             "local_replies_by_status": {str(k): v for k, v in self.status.items()},
         }
@@ -47,6 +50,7 @@ class ListenerStats:
             f"glassmesh_sidecar_downstream_connections_total{{{label}}} {self.cx_total}",
             f"glassmesh_sidecar_downstream_connections_active{{{label}}} {self.cx_active}",
             f"glassmesh_sidecar_downstream_requests_total{{{label}}} {self.rq_total}",
+            f"glassmesh_sidecar_upstream_retries_total{{{label}}} {self.rq_retry}",
         ]
         lines += [
             f'glassmesh_sidecar_local_replies_total{{{label},flag="{flag}"}} {count}'

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, cast
 
-from sidecar import local_reply, stats
+from sidecar import local_reply, retry, stats
 from sidecar.http1 import encode
 from sidecar.http1.codec import RequestDecoder
 from sidecar.http1.errors import ProtocolError
@@ -51,11 +51,24 @@ class DownstreamConnection(asyncio.Protocol):
         self.bytes_in = 0  # wire bytes, both ways, for telemetry
         self.bytes_out = 0
         self.exchange: Exchange | None = None  # the telemetry record of the current exchange
+        self._retrying = False  # this exchange counts against its cluster's retry budget
+        self._exchange_id = 0
         self._reset_exchange()
         self.head_started = -1.0
         self.last_active = ctx.loop.time()
 
     def _reset_exchange(self) -> None:
+        if self._retrying and self._cluster is not None:
+            self._cluster.retries_active -= 1
+        self._retrying = False
+        self._exchange_id += 1
+        self.retry_policy = retry.NEVER  # the listener's policy sets the route's
+        self.timeout_s = 0.0  # 0: the listener's request timeout
+        self.try_timeout_s = 0.0
+        self.try_started = 0.0
+        self._attempt = 0
+        self._replay: list[bytes] | None = None
+        self._replay_size = 0
         self.in_request = False
         self.request_started = 0.0
         self._head: RequestHead | None = None
@@ -165,6 +178,10 @@ class DownstreamConnection(asyncio.Protocol):
             self.flush()  # the client waits for it before sending the body
         self._to_up.append(head_bytes)
         self._to_up_size += len(head_bytes)
+        self.try_started = self.request_started
+        if not self._upgrade:
+            self._replay = [head_bytes]
+            self._replay_size = len(head_bytes)
         if not head.has_body:
             self._retry_head = head_bytes
         conn = cluster.acquire(self._on_connected, head)
@@ -178,6 +195,13 @@ class DownstreamConnection(asyncio.Protocol):
             data = encode.chunk(data)
         self._to_up.append(data)
         self._to_up_size += len(data)
+        replay = self._replay
+        if replay is not None:
+            self._replay_size += len(data)
+            if self._replay_size > retry.REPLAY_LIMIT:
+                self._replay = None  # too long to keep: this request is not retried
+            else:
+                replay.append(data)
         if self._up is None and self._to_up_size > self.ctx.buffer_bytes:
             self._pause(_PAUSE_UPSTREAM_FULL)
 
@@ -190,6 +214,8 @@ class DownstreamConnection(asyncio.Protocol):
             return
         if self._req_chunked:
             self._to_up.append(encode.LAST_CHUNK)
+            if self._replay is not None:
+                self._replay.append(encode.LAST_CHUNK)
 
     # upstream binding -------------------------------------------------------------------------
     def _on_connected(
@@ -201,7 +227,10 @@ class DownstreamConnection(asyncio.Protocol):
             return
         if conn is None:
             assert failure is not None
-            self._fail(*failure)
+            # No endpoint (UH) or a full pool (UO) would be the same on the next try.
+            connect_failed = failure[1] == stats.UPSTREAM_FAILURE
+            if not (connect_failed and self._try_again(retry.CONNECT)):
+                self._fail(*failure)
             return
         self._bind(conn)
         self._flush_up()
@@ -235,6 +264,8 @@ class DownstreamConnection(asyncio.Protocol):
         up, cluster = self._up, self._cluster
         if up is not None and cluster is not None:
             cluster.observe(up.endpoint, status)  # outlier detection
+            if status in self.retry_policy.codes and self._try_again(retry.STATUS, status):
+                return
         framing = encode.reframe(head, request, self._keep_alive, self._upgrade)
         self._switching = status == 101
         self._resp_chunked = framing.chunked
@@ -311,6 +342,8 @@ class DownstreamConnection(asyncio.Protocol):
             return
         if self._cluster is not None and not self._resp_started:
             self._cluster.observe(conn.endpoint, 502 if error is not None else 503)
+            if self._try_again(retry.RESET):
+                return
         if error is not None:
             self._fail(*local_reply.PROTOCOL)
         else:
@@ -368,8 +401,52 @@ class DownstreamConnection(asyncio.Protocol):
         if self._request_done or not self._keep_alive:
             self._finish()
 
+    def _try_again(self, reason: int, status: int = 0) -> bool:
+        """Starts another try of the current request if its policy, replay buffer and cluster's
+        retry budget allow (after a jittered backoff); returns whether it did."""
+        cluster, head = self._cluster, self._head
+        if cluster is None or head is None or self.closing:
+            return False
+        policy = self.retry_policy
+        if not policy.allows(reason, self._attempt, head.method, status):
+            return False
+        if reason != retry.CONNECT and (self._replay is None or not self._request_done):
+            return False
+        if not self._retrying:
+            if not retry.budget_allows(cluster.active_requests(), cluster.retries_active):
+                return False
+            cluster.retries_active += 1
+            self._retrying = True
+        self._attempt += 1
+        self.ctx.stats.rq_retry += 1
+        up = self._up
+        self._up = None
+        if up is not None:
+            cluster.discard(up)
+        if reason != retry.CONNECT:
+            assert self._replay is not None
+            self._to_up = list(self._replay)
+            self._to_up_size = self._replay_size
+        loop = self.ctx.loop
+        self.try_started = loop.time()
+        loop.call_later(policy.delay(self._attempt), self._retry_now, self._exchange_id)
+        return True
+
+    def _retry_now(self, exchange_id: int) -> None:
+        if self.closing or exchange_id != self._exchange_id or self._resp_started:
+            return
+        cluster = self._cluster
+        assert cluster is not None
+        self.try_started = self.ctx.loop.time()
+        conn = cluster.acquire(self._on_connected, self._head)
+        if conn is not None:
+            self._bind(conn)
+            self._flush_up()
+
     def _fail(self, status: int, flag: str, detail: str) -> None:
         """The upstream failed this exchange: answer if we still can, else cut the client off."""
+        if self._attempt:
+            flag = f"{flag},{stats.RETRY_LIMIT_EXCEEDED}"  # tried again, failed again (Envoy)
         up = self._up
         self._up = None
         if up is not None and self._cluster is not None:
@@ -401,6 +478,11 @@ class DownstreamConnection(asyncio.Protocol):
 
     def on_timeout(self, kind: str) -> None:
         """Called by the listener's sweeper when a deadline of this connection passed."""
+        if kind == "try":
+            if not self._resp_started and not self._try_again(retry.TRY_TIMEOUT):
+                self._keep_alive = False
+                self._fail(*local_reply.TIMEOUT)
+            return
         if kind == "request":
             if self._resp_started:
                 self.ctx.stats.flags[stats.UPSTREAM_TIMEOUT] += 1

@@ -75,17 +75,21 @@ class ListenerContext:
             if conn.closing:
                 continue
             if conn.in_request:
-                if now - conn.request_started > t.request_s:
+                if now - conn.request_started > (conn.timeout_s or t.request_s):
                     conn.on_timeout("request")
+                elif conn.try_timeout_s and now - conn.try_started > conn.try_timeout_s:
+                    conn.on_timeout("try")
             elif conn.head_started >= 0 and now - conn.head_started > t.header_read_s:
                 conn.on_timeout("header")
             elif now - conn.last_active > t.idle_s:
                 conn.on_timeout("idle")
 
     async def run_sweeper(self) -> None:
-        """Sweep until cancelled, often enough to keep every deadline within a quarter of it."""
+        """Sweep until cancelled, often enough to keep every deadline within a quarter of it
+        (and within 250 ms)."""
         t = self.timeouts
-        interval = min(1.0, t.header_read_s / 4, t.request_s / 4, t.idle_s / 4)
+        # Routes may set shorter timeouts than the listener's: they fire within 250 ms.
+        interval = min(0.25, t.header_read_s / 4, t.request_s / 4, t.idle_s / 4)
         while True:
             await asyncio.sleep(interval)
             self.sweep()

@@ -99,6 +99,7 @@ class Cluster:
         self.settings = settings
         self.endpoints = endpoints
         self.overflows = 0
+        self.retries_active = 0  # requests on a retry, against the retry budget
         lb = settings.load_balancer
         self._hash_header = lb.hash_header.lower().encode() if lb.hash_header else None
         self._hash_cookie = lb.hash_cookie.encode() if lb.hash_cookie else None
@@ -176,6 +177,10 @@ class Cluster:
             return None
         self._start_connect(endpoint, callback)
         return None
+
+    def active_requests(self) -> int:
+        """Requests in flight or waiting for a connection."""
+        return sum(e.load() for e in self.endpoints) + len(self._pending)
 
     def connections(self) -> int:
         """Connections open or being opened, over every endpoint."""

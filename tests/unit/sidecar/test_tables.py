@@ -163,7 +163,6 @@ def test_a_snapshot_that_cannot_be_applied_changes_nothing() -> None:
         vhost(
             entry(None, filters=[{"type": "RequestHeaderModifier", "requestHeaderModifier": {}}])
         ),
-        vhost(entry(None, retry={"attempts": 3})),
     ]
     for host in bad:
         with pytest.raises(SnapshotRejected, match="route default/r rule 0"):
@@ -200,3 +199,19 @@ def test_static_clusters_win_over_pushed_ones() -> None:
     tables.prepare(snapshot()).commit()
     (reviews,) = [c for c in tables.clusters() if c.name == "reviews"]
     assert [e.port for e in reviews.endpoints] == [9]
+
+
+def test_a_rules_retry_and_timeouts_reach_its_entry() -> None:
+    retry = {"attempts": 4, "codes": [502, 503], "backoff": "100ms"}
+    timeouts = {"request": "2s", "backendRequest": "500ms"}
+    tables = applied(vhost(entry(None, retry=retry, timeouts=timeouts)))
+    target = tables.table.hosts[b"reviews"]
+    assert isinstance(target, CompiledHost)
+    (compiled,) = target.entries
+    assert (compiled.retry.attempts, compiled.retry.codes) == (4, frozenset({502, 503}))
+    assert compiled.retry.backoff_s == 0.1
+    assert (compiled.timeout_s, compiled.try_timeout_s) == (2.0, 0.5)
+    plain_host = applied(vhost(entry(None))).table.hosts[b"reviews"]
+    assert isinstance(plain_host, CompiledHost)
+    (plain,) = plain_host.entries
+    assert (plain.retry.attempts, plain.retry.codes, plain.timeout_s) == (2, frozenset({503}), 0.0)
