@@ -66,21 +66,20 @@ class Reader:
 
     def trace(self, trace_id: bytes) -> list[ResourceSpans]:
         """Every stored span of ``trace_id``, grouped as it arrived."""
-        out: list[ResourceSpans] = []
-        for segment in self._holding(trace_id, TRACES):
-            request = self._load(segment, ExportTraceServiceRequest)
+        return self.traces([trace_id])[trace_id]
+
+    def traces(self, trace_ids: list[bytes]) -> dict[bytes, list[ResourceSpans]]:
+        """Every stored span of each id, grouped as it arrived: one pass over the segment
+        filters and one over each segment's spans, whatever the number of ids."""
+        out: dict[bytes, list[ResourceSpans]] = {t: [] for t in trace_ids}
+        probes = [(t, bloom.probes(t)) for t in trace_ids]
+        for segment in self.index.snapshot():
+            if segment.signal != TRACES:
+                continue
+            wanted = {t for t, h in probes if bloom.may_hold(segment.bloom, h)}
+            request = self._load(segment, ExportTraceServiceRequest) if wanted else None
             for rs in request.resource_spans if request is not None else ():
-                scopes = [
-                    ScopeSpans(scope=ss.scope, schema_url=ss.schema_url, spans=spans)
-                    for ss in rs.scope_spans
-                    if (spans := [s for s in ss.spans if s.trace_id == trace_id])
-                ]
-                if scopes:
-                    out.append(
-                        ResourceSpans(
-                            resource=rs.resource, schema_url=rs.schema_url, scope_spans=scopes
-                        )
-                    )
+                _pick_spans(rs, wanted, out)
         return out
 
     def logs(self, trace_id: bytes) -> list[ResourceLogs]:
@@ -109,7 +108,8 @@ class Reader:
             if len(found) >= q.limit:
                 break
         newest = sorted(found, key=found.__getitem__, reverse=True)[: q.limit]
-        return [spans for t in newest if (spans := self.trace(t))]
+        whole = self.traces(newest)
+        return [whole[t] for t in newest if whole[t]]
 
     def _candidates(self, q: TraceQuery) -> Iterator[tuple[Segment, int]]:
         """Trace segments, newest first, whose summary allows a match; with their flags."""
@@ -139,6 +139,24 @@ class Reader:
             if caller is not None and caller != child:
                 calls[(caller, child)] = calls.get((caller, child), 0) + 1
         return [(p, c, n) for (p, c), n in sorted(calls.items())]
+
+
+def _pick_spans(
+    rs: ResourceSpans, wanted: set[bytes], out: dict[bytes, list[ResourceSpans]]
+) -> None:
+    """Append to ``out[t]`` the spans of ``rs`` whose trace id ``t`` is wanted."""
+    by_trace: dict[bytes, list[ScopeSpans]] = {}
+    for ss in rs.scope_spans:
+        spans: dict[bytes, list[Span]] = {}
+        for span in ss.spans:
+            if span.trace_id in wanted:
+                spans.setdefault(span.trace_id, []).append(span)
+        for t, picked in spans.items():
+            scope = ScopeSpans(scope=ss.scope, schema_url=ss.schema_url, spans=picked)
+            by_trace.setdefault(t, []).append(scope)
+    for t, scopes in by_trace.items():
+        out[t].append(ResourceSpans(resource=rs.resource, schema_url=rs.schema_url,
+                                    scope_spans=scopes))  # fmt: skip
 
 
 def _collect_links(
