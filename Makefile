@@ -40,6 +40,7 @@ bench: install
 	$(PY) -m bench.controlplane
 	$(PY) -m bench.collector
 	$(PY) -m bench.connectors
+	$(PY) -m bench.telemetry
 
 clean:
 	rm -rf $(VENV) build bench/out .mypy_cache .pytest_cache .ruff_cache

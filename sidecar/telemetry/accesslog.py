@@ -11,9 +11,7 @@ from __future__ import annotations
 import json
 import time
 
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
-from opentelemetry.proto.logs.v1.logs_pb2 import SEVERITY_NUMBER_INFO, LogRecord
-
+from sidecar.telemetry import wire
 from sidecar.telemetry.hooks import Exchange
 from sidecar.telemetry.spans import header, split_path
 
@@ -86,15 +84,12 @@ def json_line(f: dict[str, str | int | None]) -> str:
     return json.dumps(f, separators=(",", ":"))
 
 
-def log_record(ex: Exchange, line: str, wall_offset: float) -> LogRecord:
-    """The entry as an OTLP log record in the exchange's trace."""
-    now_ns = int((ex.end + wall_offset) * 1e9)
-    return LogRecord(
-        time_unix_nano=int((ex.start + wall_offset) * 1e9),
-        observed_time_unix_nano=now_ns,
-        severity_number=SEVERITY_NUMBER_INFO,
-        severity_text="INFO",
-        body=AnyValue(string_value=line),
+def log_record(ex: Exchange, line: str, wall_offset: float) -> bytes:
+    """The entry as an encoded OTLP log record in the exchange's trace."""
+    return wire.log_record(
+        time_ns=int((ex.start + wall_offset) * 1e9),
+        observed_ns=int((ex.end + wall_offset) * 1e9),
+        body=line,
         trace_id=ex.trace_id.to_bytes(16, "big"),
         span_id=ex.span_id.to_bytes(8, "big"),
         flags=1 if ex.sampled else 0,

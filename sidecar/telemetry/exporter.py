@@ -20,9 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
-from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from controlplane.api.telemetry import TelemetryConfig
 from sidecar.telemetry import accesslog, otlp
@@ -158,8 +156,8 @@ class Exporter:
     def _process(self, batch: list[Exchange]) -> None:
         offset = time.time() - time.monotonic()
         modes = self.modes
-        spans: list[Span] = []
-        records: list[LogRecord] = []
+        spans: list[bytes] = []
+        records: list[bytes] = []
         lines: list[str] = []
         store = self.store
         for ex in batch:

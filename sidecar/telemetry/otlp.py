@@ -1,20 +1,17 @@
 """OTLP requests the exporter sends: the resource, metrics from the store, spans, log records.
 
-Built with the generated protobuf classes of ``opentelemetry-proto`` (upb, C) rather than SDK
-objects: the SDK would cost a span object per request on the request path (ADR 0005).
+Metrics are built with the generated ``opentelemetry-proto`` classes (a few messages per export);
+spans and log records, one per request, are encoded by ``wire`` (ADR 0005).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope, KeyValue
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     AggregationTemporality,
     Exemplar,
@@ -27,14 +24,14 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     Sum,
 )
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from controlplane.api import telemetry as names
-from sidecar.telemetry import metrics
+from sidecar.telemetry import metrics, wire
 from sidecar.telemetry.spans import kv
 from sidecar.telemetry.workload import Workload
 
 SCOPE = InstrumentationScope(name="glassmesh.sidecar", version="0.1")
+_SCOPE = SCOPE.SerializeToString()
 CUMULATIVE = AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
 
 
@@ -56,22 +53,14 @@ def resource(own: Workload, service: str, principal: str, host: str) -> Resource
     )
 
 
-def traces(res: Resource, spans: Sequence[Span]) -> bytes:
-    request = ExportTraceServiceRequest(
-        resource_spans=[
-            ResourceSpans(resource=res, scope_spans=[ScopeSpans(scope=SCOPE, spans=spans)])
-        ]
-    )
-    return request.SerializeToString()
+def traces(res: Resource, spans: Sequence[bytes]) -> bytes:
+    """An ExportTraceServiceRequest of encoded spans."""
+    return wire.export_request(res.SerializeToString(), _SCOPE, spans)
 
 
-def logs(res: Resource, records: Sequence[LogRecord]) -> bytes:
-    request = ExportLogsServiceRequest(
-        resource_logs=[
-            ResourceLogs(resource=res, scope_logs=[ScopeLogs(scope=SCOPE, log_records=records)])
-        ]
-    )
-    return request.SerializeToString()
+def logs(res: Resource, records: Sequence[bytes]) -> bytes:
+    """An ExportLogsServiceRequest of encoded log records."""
+    return wire.export_request(res.SerializeToString(), _SCOPE, records)
 
 
 def _attrs(label_names: tuple[str, ...], values: tuple[str, ...]) -> list[KeyValue]:

@@ -8,11 +8,14 @@ span's name is the method (OTel's rule when no route template is known).
 from __future__ import annotations
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from controlplane.api import telemetry as names
+from sidecar.telemetry import wire
 from sidecar.telemetry.hooks import Exchange
 from sidecar.telemetry.labels import Labels
+
+SPAN_KIND_SERVER = 2
+SPAN_KIND_CLIENT = 3
 
 _USER_AGENT = b"user-agent"
 _REQUEST_ID = b"x-request-id"
@@ -54,60 +57,59 @@ def error_type(ex: Exchange) -> str:
     return ""
 
 
-def to_span(ex: Exchange, labels: Labels, wall_offset: float) -> Span:
-    """The OTLP span of ``ex``; ``labels`` are its Istio labels, ``wall_offset`` turns its
-    monotonic times into Unix time."""
+def to_span(ex: Exchange, labels: Labels, wall_offset: float) -> bytes:
+    """The OTLP span of ``ex``, encoded; ``labels`` are its Istio labels, ``wall_offset`` turns
+    its monotonic times into Unix time."""
     head = ex.head
     method = head.method.decode("latin-1") if head is not None else "_OTHER"
     path, query = split_path(ex.path)
     host, _, port = ex.authority.decode("latin-1").partition(":")
-    attrs = [
-        kv(names.HTTP_METHOD, method),
-        kv(names.URL_PATH, path),
-        kv(names.HTTP_STATUS, ex.status),
-        kv(names.SERVER_ADDRESS, host),
-        kv(names.MESH_SOURCE_WORKLOAD, labels[1]),
-        kv(names.MESH_SOURCE_NAMESPACE, labels[2]),
-        kv(names.MESH_SOURCE_PRINCIPAL, labels[3]),
-        kv(names.MESH_DESTINATION_WORKLOAD, labels[9]),
-        kv(names.MESH_DESTINATION_NAMESPACE, labels[10]),
-        kv(names.MESH_DESTINATION_PRINCIPAL, labels[11]),
-        kv(names.MESH_DESTINATION_SERVICE, labels[14]),
-        kv(names.MESH_RESPONSE_FLAGS, ex.flag or "-"),
-        kv(names.MESH_RETRIES, 0),
-        kv(names.MESH_MTLS, ex.side.inbound or labels[11] != names.UNKNOWN),
-        kv(names.PROTOCOL_VERSION, "1.1" if head is None or head.http11 else "1.0"),
+    attrs: list[tuple[str, str | int | bool]] = [
+        (names.HTTP_METHOD, method),
+        (names.URL_PATH, path),
+        (names.HTTP_STATUS, ex.status),
+        (names.SERVER_ADDRESS, host),
+        (names.MESH_SOURCE_WORKLOAD, labels[1]),
+        (names.MESH_SOURCE_NAMESPACE, labels[2]),
+        (names.MESH_SOURCE_PRINCIPAL, labels[3]),
+        (names.MESH_DESTINATION_WORKLOAD, labels[9]),
+        (names.MESH_DESTINATION_NAMESPACE, labels[10]),
+        (names.MESH_DESTINATION_PRINCIPAL, labels[11]),
+        (names.MESH_DESTINATION_SERVICE, labels[14]),
+        (names.MESH_RESPONSE_FLAGS, ex.flag or "-"),
+        (names.MESH_RETRIES, 0),
+        (names.MESH_MTLS, ex.side.inbound or labels[11] != names.UNKNOWN),
+        (names.PROTOCOL_VERSION, "1.1" if head is None or head.http11 else "1.0"),
     ]
     if port.isdigit():
-        attrs.append(kv(names.SERVER_PORT, int(port)))
+        attrs.append((names.SERVER_PORT, int(port)))
     if query:
-        attrs.append(kv(names.URL_QUERY, query))
+        attrs.append((names.URL_QUERY, query))
     for key, value in (
         (names.USER_AGENT, header(ex, _USER_AGENT)),
         (names.MESH_REQUEST_ID, header(ex, _REQUEST_ID)),
         (names.PEER_ADDRESS, ex.peer_address.rsplit(":", 1)[0]),
     ):
         if value:
-            attrs.append(kv(key, value))
+            attrs.append((key, value))
     if ex.cluster is not None and not ex.side.inbound:
-        attrs.append(kv(names.MESH_CLUSTER, ex.cluster.name))
-        attrs.append(kv(names.PEER_SERVICE, labels[15]))
+        attrs.append((names.MESH_CLUSTER, ex.cluster.name))
+        attrs.append((names.PEER_SERVICE, labels[15]))
     if ex.endpoint is not None:
-        attrs.append(kv(names.MESH_ENDPOINT, f"{ex.endpoint.host}:{ex.endpoint.port}"))
+        attrs.append((names.MESH_ENDPOINT, f"{ex.endpoint.host}:{ex.endpoint.port}"))
     failure = error_type(ex)
     if failure:
-        attrs.append(kv(names.ERROR_TYPE, failure))
-    status = Status(code=Status.STATUS_CODE_ERROR if failure else Status.STATUS_CODE_UNSET)
-    return Span(
+        attrs.append((names.ERROR_TYPE, failure))
+    return wire.span(
         trace_id=ex.trace_id.to_bytes(16, "big"),
         span_id=ex.span_id.to_bytes(8, "big"),
         parent_span_id=ex.parent_id.to_bytes(8, "big") if ex.parent_id else b"",
         name=method,
-        kind=Span.SPAN_KIND_SERVER if ex.side.inbound else Span.SPAN_KIND_CLIENT,
-        start_time_unix_nano=int((ex.start + wall_offset) * 1e9),
-        end_time_unix_nano=int((ex.end + wall_offset) * 1e9),
-        attributes=attrs,
-        status=status,
+        kind=SPAN_KIND_SERVER if ex.side.inbound else SPAN_KIND_CLIENT,
+        start_ns=int((ex.start + wall_offset) * 1e9),
+        end_ns=int((ex.end + wall_offset) * 1e9),
+        attributes=[wire.attribute(k, v) for k, v in attrs],
+        error=bool(failure),
         # W3C "sampled", and (OTLP span flags) whether the parent is remote: it always is.
         flags=0x101 | (0x200 if ex.parent_id else 0),
     )

@@ -1,0 +1,190 @@
+"""What telemetry costs the sidecar pair: off, default (metrics, access logs, 1% sampling) and
+100% sampling, in one run, as ratios of throughput and CPU per request against "off".
+
+``python -m bench.telemetry`` (``make bench``). The pair of ``bench.sidecar`` (client sidecar ->
+mTLS -> server sidecar -> nginx 1 KiB) exports to the real collector (``glassmesh collector``),
+or with ``--receiver discard`` to an endpoint that accepts and drops OTLP. nginx and the two
+sidecars are pinned to core 0; wrk and the receiver to core 1. Variants are interleaved within
+each round; medians over rounds are reported. Access logs go to each sidecar's log file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from bench.collector import collector_config
+from bench.glassmesh import READY_TIMEOUT_S, client_config, server_config, start_sidecar
+from bench.nginx import start_nginx
+from bench.prereqs import PrereqError, ensure_apt_tools, make_certs
+from bench.procs import (
+    LOADGEN_CORE,
+    ROOT,
+    Proc,
+    ProcError,
+    ProcessGroup,
+    free_ports,
+    wait_http_ok,
+    wait_port,
+)
+from bench.wrk import LoadError, run_wrk
+
+OUT = ROOT / "bench" / "out" / "telemetry.json"
+VARIANTS: dict[str, dict[str, Any]] = {
+    "off": {"enabled": False},
+    "default": {"sampling_percent": 1.0, "access_log": "all"},
+    "sampled_100": {"sampling_percent": 100.0, "access_log": "all"},
+}
+TARGETS = {"default": 0.9, "sampled_100": 0.6}
+DISCARD = (
+    "import sys\nfrom aiohttp import web\n"
+    "async def ok(request):\n    await request.read()\n    return web.Response()\n"
+    "app = web.Application(client_max_size=64 << 20)\n"
+    "app.router.add_post('/v1/{signal}', ok)\n"
+    "web.run_app(app, host='127.0.0.1', port=int(sys.argv[1]), print=None, access_log=None)\n"
+)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` so far (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100.0  # clock ticks (USER_HZ = 100)
+
+
+def start_receiver(group: ProcessGroup, kind: str, directory: Path) -> tuple[Proc, str]:
+    """The OTLP/HTTP endpoint the sidecars export to, on the load generator's core."""
+    if kind == "collector":
+        data = directory / "collector-data"
+        config, ports = collector_config(data)
+        argv = [sys.executable, "-m", "controlplane.cli", "collector",
+                "--data-dir", str(data), "--config", str(config)]  # fmt: skip
+        port = ports["http"]
+    else:
+        [port] = free_ports(1)
+        argv = [sys.executable, "-c", DISCARD, str(port)]
+    proc = group.start(f"receiver-{kind}", argv, core=LOADGEN_CORE)
+    wait_port(proc, port)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def measure(
+    group: ProcessGroup, directory: Path, settings: dict[str, Any], args: argparse.Namespace
+) -> dict[str, float]:
+    """Start the pair with ``settings`` as its telemetry section, warm up, run wrk; stop it."""
+    ports = free_ports(6)
+    client_ports, server_ports = (ports[0], ports[1], ports[2]), (ports[3], ports[4], ports[5])
+    server = server_config(directory, server_ports, args.nginx_port) | {"telemetry": settings}
+    client = client_config(directory, client_ports, server_inbound=server_ports[1])
+    client["telemetry"] = settings
+    procs = [
+        start_sidecar(group, "glassmesh-server", server, directory),
+        start_sidecar(group, "glassmesh-client", client, directory),
+    ]
+    try:
+        for admin in (client_ports[2], server_ports[2]):
+            wait_http_ok(procs, f"http://127.0.0.1:{admin}/ready", READY_TIMEOUT_S)
+        url = f"http://127.0.0.1:{client_ports[0]}/"
+        run_wrk(args.wrk, url, args.connections, args.warmup)
+        before = sum(cpu_seconds(p.pid) for p in procs)
+        result = run_wrk(args.wrk, url, args.connections, args.duration)
+        cpu = sum(cpu_seconds(p.pid) for p in procs) - before
+        if result.errors:
+            raise LoadError(f"{result.errors} errors under load")
+        return {"rps": result.rps, "cpu_us_per_request": cpu / max(result.requests, 1) * 1e6}
+    finally:
+        group.stop(procs)
+
+
+def run(args: argparse.Namespace, directory: Path, console: Console) -> dict[str, Any]:
+    tools = ensure_apt_tools(console)
+    args.wrk = tools["wrk"]
+    make_certs(directory)
+    rounds: dict[str, list[dict[str, float]]] = {name: [] for name in VARIANTS}
+    with ProcessGroup(directory) as group:
+        [args.nginx_port] = free_ports(1)
+        start_nginx(group, tools["nginx"], directory, args.nginx_port)
+        _, endpoint = start_receiver(group, args.receiver, directory)
+        for number in range(1, args.rounds + 1):
+            for name, variant in VARIANTS.items():
+                settings = (
+                    {**variant, "otlp_endpoint": endpoint}
+                    if variant.get("enabled", True)
+                    else variant
+                )
+                found = measure(group, directory, settings, args)
+                console.print(f"round {number} {name:12} {found['rps']:9,.0f} rps "
+                              f"{found['cpu_us_per_request']:6.1f} µs CPU/request")  # fmt: skip
+                rounds[name].append(found)
+    return summarize(rounds, args)
+
+
+def summarize(
+    rounds: dict[str, list[dict[str, float]]], args: argparse.Namespace
+) -> dict[str, Any]:
+    median = {
+        name: {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        for name, runs in rounds.items()
+    }
+    off = median["off"]
+    ratios = {
+        name: {
+            "throughput": median[name]["rps"] / off["rps"],
+            "cpu_per_request": median[name]["cpu_us_per_request"] / off["cpu_us_per_request"],
+            "target_throughput": TARGETS[name],
+        }
+        for name in TARGETS
+    }
+    return {"receiver": args.receiver, "rounds": rounds, "median": median, "ratios": ratios,
+            "duration_s": args.duration, "connections": args.connections}  # fmt: skip
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.telemetry", description=__doc__)
+    p.add_argument("--duration", type=float, default=10.0, help="measured seconds per run (10)")
+    p.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds (2)")
+    p.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds, variants interleaved (3)")
+    p.add_argument("--receiver", choices=("collector", "discard"), default="collector")
+    p.add_argument("--out", type=Path, default=OUT)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    console = Console(width=120)
+    directory = Path(tempfile.mkdtemp(prefix="glassmesh-bench-telemetry-"))
+    try:
+        report = run(args, directory, console)
+    except (PrereqError, ProcError, LoadError) as exc:
+        console.print(f"[red]failed:[/] {exc}")
+        return 1
+    receiver = "the glassmesh collector" if args.receiver == "collector" else "a discard endpoint"
+    console.print(f"OTLP receiver: {receiver}; medians of {args.rounds} rounds")
+    off = report["median"]["off"]
+    console.print(
+        f"off          {off['rps']:9,.0f} rps {off['cpu_us_per_request']:6.1f} µs CPU/req"
+    )
+    met = True
+    for name, ratio in report["ratios"].items():
+        ok = ratio["throughput"] >= ratio["target_throughput"]
+        met = met and ok
+        console.print(
+            f"{name:12} {report['median'][name]['rps']:9,.0f} rps  "
+            f"{ratio['throughput']:.2f}x off (target >= {ratio['target_throughput']}x: "
+            f"{'met' if ok else 'NOT met'}), CPU/request {ratio['cpu_per_request']:.2f}x"
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
