@@ -217,6 +217,28 @@ class Bookinfo:
                 return resp.status, await resp.json()
             return resp.status, await resp.text()
 
+    async def crash(self, sidecar: Sidecar) -> None:
+        """Stops ``sidecar`` as a killed process would: listeners and connections cut, no word
+        to the control plane (its lease runs out), nothing drained."""
+        assert sidecar.link is not None
+        await sidecar.link.client.close()
+        await sidecar.link.probe.close()
+        await sidecar.link.agent.close()
+        for server in sidecar._servers.values():
+            server.close()
+        for ctx in sidecar.listener_contexts():
+            for conn in list(ctx.connections):
+                if conn.transport is not None:
+                    conn.transport.abort()
+        sidecar.draining = True  # close() skips what a crash leaves behind
+        self.sidecars.remove(sidecar)
+        for cluster in sidecar.all_clusters():
+            await cluster.close()
+        if sidecar._admin is not None:
+            await sidecar._admin.cleanup()
+        for task in sidecar._tasks:
+            task.cancel()
+
     async def close(self) -> None:
         for sidecar in reversed(self.sidecars):
             await sidecar.shutdown()
