@@ -63,20 +63,37 @@ def fields(ex: Exchange, wall_offset: float) -> dict[str, str | int | None]:
     }  # fmt: skip
 
 
-def _t(value: str | int | None) -> str:
-    return "-" if value is None else str(value)
+def _q(value: bytes) -> str:
+    return value.decode("latin-1") if value else "-"
 
 
-def text_line(f: dict[str, str | int | None]) -> str:
-    """Istio's default text format."""
+def text_line(ex: Exchange, wall_offset: float) -> str:
+    """Istio's default text format (``EnvoyTextLogFormat``), written directly: this runs for
+    every exchange with access logs on."""
+    head = ex.head
+    if head is not None:
+        method, protocol = head.method.decode("latin-1"), "HTTP/1.1" if head.http11 else "HTTP/1.0"
+    else:
+        method = protocol = "-"
+    endpoint = ex.endpoint
+    details = "via_upstream" if endpoint is not None else ("local_reply" if ex.flag else "-")
+    upstream = f"{endpoint.host}:{endpoint.port}" if endpoint is not None else "-"
+    cluster = ex.cluster.name if ex.cluster is not None else "-"
+    duration = int((ex.end - ex.start) * 1000)
     return (
-        f'[{f["start_time"]}] "{_t(f["method"])} {_t(f["path"])} {_t(f["protocol"])}" '
-        f"{f['response_code']} {_t(f['response_flags'])} {_t(f['response_code_details'])} - "
-        f'"-" {f["bytes_received"]} {f["bytes_sent"]} {f["duration"]} - '
-        f'"{_t(f["x_forwarded_for"])}" "{_t(f["user_agent"])}" "{_t(f["request_id"])}" '
-        f'"{_t(f["authority"])}" "{_t(f["upstream_host"])}" {_t(f["upstream_cluster"])} '
-        f"- - {_t(f['downstream_remote_address'])} - -"
+        f'[{_start_time(ex, wall_offset)}] "{method} {_q(ex.path)} {protocol}" {ex.status} '
+        f'{ex.flag or "-"} {details} - "-" {ex.rx} {ex.tx} {duration} - '
+        f'"{_q(_field(ex, b"x-forwarded-for"))}" "{_q(_field(ex, b"user-agent"))}" '
+        f'"{_q(_field(ex, b"x-request-id"))}" "{_q(ex.authority)}" "{upstream}" {cluster} '
+        f"- - {ex.peer_address or '-'} - -"
     )
+
+
+def _field(ex: Exchange, name: bytes) -> bytes:
+    head = ex.head
+    if head is None or name not in head.names:
+        return b""
+    return head.values[head.names.index(name)]
 
 
 def json_line(f: dict[str, str | int | None]) -> str:

@@ -31,6 +31,7 @@ from sidecar.telemetry.spans import to_span
 
 log = logging.getLogger("glassmesh.sidecar.telemetry")
 SIGNALS = ("traces", "metrics", "logs")
+LABEL_CACHE = 4096
 
 
 @dataclass
@@ -112,6 +113,7 @@ class Exporter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_metrics = time.monotonic() + config.metrics_interval_s
+        self._known_labels: dict[tuple[object, ...], tuple[str, ...]] = {}
 
     def start(self) -> None:
         if self._thread is None:
@@ -161,15 +163,16 @@ class Exporter:
         lines: list[str] = []
         store = self.store
         for ex in batch:
-            labels = self.labels.labels(ex)
+            labels = self._labels_of(ex)
             with store.lock:  # per exchange: the admin API's scrape waits microseconds at most
                 store.record(ex, labels, int((ex.end + offset) * 1e9))
             if ex.sampled and self._client is not None:
                 spans.append(to_span(ex, labels, offset))
             if accesslog.wanted(ex, modes.access_log):
-                fields = accesslog.fields(ex, offset)
-                json_format = modes.access_log_json
-                line = accesslog.json_line(fields) if json_format else accesslog.text_line(fields)
+                if modes.access_log_json:
+                    line = accesslog.json_line(accesslog.fields(ex, offset))
+                else:
+                    line = accesslog.text_line(ex, offset)
                 lines.append(line)
                 if modes.access_log_otlp and self._client is not None:
                     records.append(accesslog.log_record(ex, line, offset))
@@ -182,6 +185,18 @@ class Exporter:
             self._post("traces", len(spans), otlp.traces(self.resource, spans))
         if records:
             self._post("logs", len(records), otlp.logs(self.resource, records))
+
+    def _labels_of(self, ex: Exchange) -> tuple[str, ...]:
+        # What decides the labels: far fewer distinct keys than exchanges, so they are cached.
+        key = (ex.side, ex.cluster, ex.status, ex.flag, ex.peer_meta, ex.peer_id)
+        known = self._known_labels
+        labels = known.get(key)
+        if labels is None:
+            labels = self.labels.labels(ex)
+            if len(known) >= LABEL_CACHE:
+                known.clear()
+            known[key] = labels
+        return labels
 
     def export_metrics(self) -> None:
         if self._client is None:

@@ -104,7 +104,7 @@ def head_size(ex: Exchange) -> int:
     head = ex.head
     if head is None:
         return 0
-    fields = sum(len(n) + len(v) for n, v in zip(head.names, head.values, strict=True))
+    fields = sum(map(len, head.names)) + sum(map(len, head.values))
     return len(head.method) + len(head.target) + 12 + fields + 4 * len(head.names)
 
 
