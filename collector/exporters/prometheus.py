@@ -85,7 +85,7 @@ class PrometheusExporter:
                 self._drop("delta_temporality", len(metric.sum.data_points))
                 return
             counter = metric.sum.is_monotonic
-            name = metric_name(metric.name, metric.unit, counter=counter, gauge=not counter)
+            name = metric_name(metric.name, metric.unit, counter=counter, gauge=False)
             for p in metric.sum.data_points:
                 sample = self._put(name, "counter" if counter else "gauge", metric.description,
                                    base, p.attributes, now=now)  # fmt: skip
