@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 from aiohttp import web
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
 
@@ -35,7 +36,8 @@ def envelope(
 
 
 def ok(data: Any, total: int = 0, errors: list[dict[str, Any]] | None = None) -> web.Response:
-    return web.json_response(envelope(data, total, errors))
+    body = msgspec.json.encode(envelope(data, total, errors))  # 3-4x json.dumps on big traces
+    return web.Response(body=body, content_type="application/json")
 
 
 def error(status: int, msg: str) -> web.Response:

@@ -32,6 +32,21 @@ def make(trace_ids: Collection[bytes]) -> bytes:
     return bytes(bits)
 
 
+def mask(hashes: tuple[int, int, int, int], nbytes: int) -> int:
+    """The probe bits of ``hashes`` in a filter of ``nbytes`` bytes, as an integer: a filter
+    read with ``as_int`` may hold the id only if ``bits & mask == mask``."""
+    m = nbytes * 8
+    out = 0
+    for h in hashes:
+        out |= 1 << (h % m)
+    return out
+
+
+def as_int(bloom: bytes) -> int:
+    """The filter as one integer, bit ``p`` the filter's bit ``p`` (one AND tests an id)."""
+    return int.from_bytes(bloom, "little")
+
+
 def may_hold(bloom: bytes, hashes: tuple[int, int, int, int]) -> bool:
     """False when the filter certainly lacks the id whose ``probes`` are ``hashes``."""
     m = len(bloom) * 8

@@ -25,38 +25,86 @@ from collector.storage.segments import LOGS, TRACES, Segment, SegmentIndex
 
 M = TypeVar("M", bound=Message)
 CACHE_SEGMENTS = 64
+RAW_CACHE_BYTES = 16 << 20  # stored bytes of segments read but not decoded (filter misses)
 DEPENDENCY_SPAN_CAP = 500_000  # /api/dependencies reads at most this many recent spans
+Place = tuple[ResourceSpans, ScopeSpans, list[Span]]  # where some spans of one trace are
+
+
+class Decoded:
+    """A decoded segment and, built on first use, where each trace's spans are in it."""
+
+    __slots__ = ("_places", "message")
+
+    def __init__(self, message: Message) -> None:
+        self.message = message
+        self._places: dict[bytes, list[Place]] | None = None
+
+    def places(self) -> dict[bytes, list[Place]]:
+        """trace id -> (resource, scope, spans) holding its spans; one pass, then kept."""
+        if self._places is None:
+            places: dict[bytes, list[Place]] = {}
+            for rs in getattr(self.message, "resource_spans", ()):
+                for ss in rs.scope_spans:
+                    for span in ss.spans:
+                        found = places.get(span.trace_id)
+                        if found is None:
+                            places[span.trace_id] = [(rs, ss, [span])]
+                        elif found[-1][1] is ss:
+                            found[-1][2].append(span)
+                        else:
+                            found.append((rs, ss, [span]))
+            self._places = places
+        return self._places
 
 
 class Reader:
     """Queries over a segment index; ``fetch(segment id)`` returns a segment's stored bytes
-    (None once retention deleted it). Thread-safe: reader threads share the decode cache."""
+    (None once retention deleted it). Thread-safe: reader threads share the caches: the newest
+    decoded segments (with their trace places), and the bytes of segments read but left
+    undecoded because their bytes ruled them out (a Bloom false positive, a tag filter miss),
+    so asking again costs a substring search, not a read."""
 
     def __init__(self, index: SegmentIndex, fetch: Callable[[int], bytes | None]) -> None:
         self.index = index
         self._fetch = fetch
-        self._cache: OrderedDict[int, Message] = OrderedDict()
+        self._cache: OrderedDict[int, Decoded] = OrderedDict()
+        self._raw: OrderedDict[int, bytes] = OrderedDict()
+        self._raw_bytes = 0
         self._lock = threading.Lock()
 
     def _load(
-        self, segment: Segment, kind: type[M], checks: list[list[bytes]] | None = None
-    ) -> M | None:
+        self, segment: Segment, kind: type[Message], checks: list[list[bytes]] | None = None
+    ) -> Decoded | None:
         """The segment decoded (from the cache if there); None if it is gone or its bytes fail
         ``checks`` (see prefilter.byte_checks)."""
         with self._lock:
             cached = self._cache.get(segment.id)
             if cached is not None:
                 self._cache.move_to_end(segment.id)
-                return cached  # type: ignore[return-value]
-        data = self._fetch(segment.id)
-        if data is None or (checks and not prefilter.bytes_may_match(data, checks)):
+                return cached
+            data = self._raw.get(segment.id)
+        if data is None:
+            data = self._fetch(segment.id)
+            if data is None:
+                return None
+        if checks and not prefilter.bytes_may_match(data, checks):
+            self._keep_raw(segment.id, data)
             return None
-        message = kind.FromString(data)
+        decoded = Decoded(kind.FromString(data))
         with self._lock:
-            self._cache[segment.id] = message
+            self._cache[segment.id] = decoded
             while len(self._cache) > CACHE_SEGMENTS:
                 self._cache.popitem(last=False)
-        return message
+        return decoded
+
+    def _keep_raw(self, segment_id: int, data: bytes) -> None:
+        with self._lock:
+            if segment_id in self._raw or len(data) > RAW_CACHE_BYTES // 4:
+                return
+            self._raw[segment_id] = data
+            self._raw_bytes += len(data)
+            while self._raw_bytes > RAW_CACHE_BYTES:
+                self._raw_bytes -= len(self._raw.popitem(last=False)[1])
 
     def _holding(self, trace_id: bytes, signal: int) -> Iterator[Segment]:
         hashes = bloom.probes(trace_id)
@@ -70,24 +118,33 @@ class Reader:
 
     def traces(self, trace_ids: list[bytes]) -> dict[bytes, list[ResourceSpans]]:
         """Every stored span of each id, grouped as it arrived: one pass over the segment
-        filters and one over each segment's spans, whatever the number of ids."""
+        filters (an integer AND per segment and id), then only segments whose bytes hold one
+        of the ids are decoded, and each decoded segment's spans are indexed by trace once."""
         out: dict[bytes, list[ResourceSpans]] = {t: [] for t in trace_ids}
         probes = [(t, bloom.probes(t)) for t in trace_ids]
+        masks: dict[int, list[tuple[bytes, int]]] = {}
         for segment in self.index.snapshot():
             if segment.signal != TRACES:
                 continue
-            wanted = {t for t, h in probes if bloom.may_hold(segment.bloom, h)}
-            request = self._load(segment, ExportTraceServiceRequest) if wanted else None
-            for rs in request.resource_spans if request is not None else ():
-                _pick_spans(rs, wanted, out)
+            size = len(segment.bloom)
+            sized = masks.get(size)
+            if sized is None:
+                sized = masks[size] = [(t, bloom.mask(h, size)) for t, h in probes]
+            bits = segment.bits
+            wanted = [t for t, m in sized if bits & m == m]
+            if wanted:
+                decoded = self._load(segment, ExportTraceServiceRequest, [wanted])
+                if decoded is not None:
+                    _pick_spans(decoded.places(), wanted, out)
         return out
 
     def logs(self, trace_id: bytes) -> list[ResourceLogs]:
         """Log records carrying ``trace_id``."""
         out: list[ResourceLogs] = []
         for segment in self._holding(trace_id, LOGS):
-            request = self._load(segment, ExportLogsServiceRequest)
-            for rl in request.resource_logs if request is not None else ():
+            decoded = self._load(segment, ExportLogsServiceRequest, [[trace_id]])
+            request = decoded.message if decoded is not None else None
+            for rl in getattr(request, "resource_logs", ()):
                 scopes = [
                     ScopeLogs(scope=sl.scope, log_records=records)
                     for sl in rl.scope_logs
@@ -102,9 +159,9 @@ class Reader:
         found: dict[bytes, int] = {}
         for segment, flags in self._candidates(q):
             checks = prefilter.byte_checks(q, flags)
-            request = self._load(segment, ExportTraceServiceRequest, checks)
-            if request is not None:
-                _match_into(request, q, found)
+            decoded = self._load(segment, ExportTraceServiceRequest, checks)
+            if decoded is not None:
+                _match_into(decoded.message, q, found)
             if len(found) >= q.limit:
                 break
         newest = sorted(found, key=found.__getitem__, reverse=True)[: q.limit]
@@ -130,8 +187,8 @@ class Reader:
                 break
             if not any(e[1] >= start_ns and e[0] <= end_ns for e in segment.services.values()):
                 continue
-            request = self._load(segment, ExportTraceServiceRequest)
-            for rs in request.resource_spans if request is not None else ():
+            decoded = self._load(segment, ExportTraceServiceRequest)
+            for rs in getattr(decoded and decoded.message, "resource_spans", ()):
                 _collect_links(rs, start_ns, end_ns, services, children)
         calls: dict[tuple[str, str], int] = {}
         for trace_id, parent, child in children:
@@ -142,21 +199,21 @@ class Reader:
 
 
 def _pick_spans(
-    rs: ResourceSpans, wanted: set[bytes], out: dict[bytes, list[ResourceSpans]]
+    places: dict[bytes, list[Place]], wanted: list[bytes], out: dict[bytes, list[ResourceSpans]]
 ) -> None:
-    """Append to ``out[t]`` the spans of ``rs`` whose trace id ``t`` is wanted."""
-    by_trace: dict[bytes, list[ScopeSpans]] = {}
-    for ss in rs.scope_spans:
-        spans: dict[bytes, list[Span]] = {}
-        for span in ss.spans:
-            if span.trace_id in wanted:
-                spans.setdefault(span.trace_id, []).append(span)
-        for t, picked in spans.items():
-            scope = ScopeSpans(scope=ss.scope, schema_url=ss.schema_url, spans=picked)
-            by_trace.setdefault(t, []).append(scope)
-    for t, scopes in by_trace.items():
-        out[t].append(ResourceSpans(resource=rs.resource, schema_url=rs.schema_url,
-                                    scope_spans=scopes))  # fmt: skip
+    """Append to ``out[t]`` the spans of each wanted trace ``t``, a ResourceSpans per resource."""
+    for t in wanted:
+        last: ResourceSpans | None = None
+        source: ResourceSpans | None = None
+        for rs, ss, spans in places.get(t, ()):
+            scope = ScopeSpans(scope=ss.scope, schema_url=ss.schema_url, spans=spans)
+            if last is not None and rs is source:
+                last.scope_spans.append(scope)
+                continue
+            last = ResourceSpans(resource=rs.resource, schema_url=rs.schema_url,
+                                 scope_spans=[scope])  # fmt: skip
+            source = rs
+            out[t].append(last)
 
 
 def _collect_links(
@@ -174,8 +231,8 @@ def _collect_links(
                 children.append((span.trace_id, span.parent_span_id, service))
 
 
-def _match_into(request: ExportTraceServiceRequest, q: TraceQuery, found: dict[bytes, int]) -> None:
-    for rs in request.resource_spans:
+def _match_into(request: Message, q: TraceQuery, found: dict[bytes, int]) -> None:
+    for rs in getattr(request, "resource_spans", ()):
         if service_name(rs.resource) != q.service:
             continue
         for ss in rs.scope_spans:

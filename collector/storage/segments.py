@@ -19,6 +19,7 @@ import msgspec
 from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs
 
 from collector.otlp.spanbatch import SpanBatch
+from collector.storage.bloom import as_int
 
 TRACES, LOGS = 1, 2  # the ``signal`` column; also the Export request's field number (1)
 ERROR_BIT, OK_BIT = 1 << 8, 1 << 9  # Op flags beside the span-kind bits (1 << kind)
@@ -38,6 +39,10 @@ class Segment:
     size: int
     bloom: bytes
     services: Services
+    bits: int = field(default=0, compare=False, repr=False)  # ``bloom`` as one integer
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bits", as_int(self.bloom))
 
 
 @dataclass

@@ -143,3 +143,30 @@ async def test_retention_by_age_and_by_size(tmp_path: Path) -> None:
         assert await s.trace(trace_id(2)) == []
     finally:
         await s.shutdown()
+
+
+async def test_traces_sharing_segments_come_back_apart_with_their_scopes(
+    store: TraceStore,
+) -> None:
+    web = resource_spans("web", [span(1, "a"), span(2, "b"), span(1, "c")])
+    second = web.scope_spans.add()
+    second.scope.name = "db-client"
+    second.spans.extend([span(2, "d"), span(1, "e")])
+    await put(store, web, resource_spans("api", [span(3, "f"), span(1, "g")]))
+    for _ in range(2):  # the second lookup reads the segment from the reader's cache
+        one = await store.trace(trace_id(1))
+        assert [(rs.resource.attributes[0].value.string_value,
+                 [(ss.scope.name, [s.name for s in ss.spans]) for ss in rs.scope_spans])
+                for rs in one] == [("web", [("test", ["a", "c"]), ("db-client", ["e"])]),
+                                   ("api", [("test", ["g"])])]  # fmt: skip
+        assert names(await store.trace(trace_id(2))) == ["b", "d"]
+        assert await store.trace(trace_id(99)) == []
+
+
+async def test_many_segments_each_trace_found_in_its_own(store: TraceStore) -> None:
+    for n in range(1, 41):
+        await put(store, resource_spans("web", [span(n, f"op{n}"), span(1000 + n, "other")]))
+    found = await store.find_traces(query(limit=5, operation="op7"))
+    assert ids(found) == [trace_id(7)]
+    for n in (1, 17, 40):
+        assert names(await store.trace(trace_id(n))) == [f"op{n}"]
