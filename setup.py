@@ -34,6 +34,16 @@ HOT_PATH = [
     "sidecar/transport/upstream.py",
 ]
 
+# The collector's per-span loops (ingest): reading spans, the segment summary, both connectors.
+COLLECTOR_HOT = [
+    "collector/connectors/attributes.py",
+    "collector/connectors/edgestore.py",
+    "collector/connectors/graphtally.py",
+    "collector/connectors/pairing.py",
+    "collector/connectors/weights.py",
+    "collector/otlp/spanbatch.py",
+]
+
 
 def _extensions() -> list[object]:
     if os.environ.get("GLASSMESH_PURE_PYTHON"):
@@ -43,7 +53,9 @@ def _extensions() -> list[object]:
     # The shared runtime module lives inside the sidecar package under a fixed name: a top-level
     # one with a hash of HOT_PATH in its name would be missing from an editable install's module
     # map as soon as HOT_PATH changed.
-    return list(mypycify(HOT_PATH, opt_level="3", group_name="sidecar._hotpath"))
+    return list(mypycify(HOT_PATH, opt_level="3", group_name="sidecar._hotpath")) + list(
+        mypycify(COLLECTOR_HOT, opt_level="3", group_name="collector._hotpath")
+    )
 
 
 setup(ext_modules=_extensions())
