@@ -4,8 +4,9 @@ An instance is keyed by (identity, address, port): the SPIFFE ID from its client
 where peers reach its inbound listener. It stays while its lease is renewed (the config stream
 renews it on every message and ping) and is dropped by ``expire()`` once the lease has passed.
 
-The registry lives in memory only. After a control-plane restart it starts empty and fills again
-as sidecars reconnect and re-register, within one reconnect interval.
+The registry lives in memory, with a journal in SQLite (``registry_journal``): a restarted control
+plane starts with every instance it knew, each on a fresh lease, so its first snapshots do not
+drop the peers that have not reconnected yet.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from controlplane.api.snapshot import Registration
+from controlplane.registry_journal import RegistryJournal
 
 InstanceKey = tuple[str, str, int]  # (identity, address, port)
 DEFAULT_LEASE_S = 15.0
@@ -40,14 +42,26 @@ class Instance:
 
 
 class Registry:
-    """Instances with leases. Not thread-safe: one owner, one event loop. Never blocks."""
+    """Instances with leases. Not thread-safe: one owner, one event loop. With a journal, each
+    change (not a renewal) is also written to SQLite, briefly, and instances recorded there are
+    back at construction, each with a fresh lease."""
 
-    def __init__(self, clock: Callable[[], float], lease_s: float = DEFAULT_LEASE_S) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        lease_s: float = DEFAULT_LEASE_S,
+        journal: RegistryJournal | None = None,
+    ) -> None:
         self.clock = clock
         self.lease_s = lease_s
         self._instances: dict[InstanceKey, Instance] = {}
         self._revision = 0
         self._listeners: list[Callable[[], None]] = []
+        self._journal = None
+        if journal is not None:
+            for identity, registration in journal.load():
+                self.register(identity, registration)
+            self._journal = journal
 
     @property
     def revision(self) -> int:
@@ -73,6 +87,8 @@ class Registry:
         old = self._instances.get(instance.key)
         self._instances[instance.key] = instance
         if old is None or dataclasses.replace(old, expires_at=instance.expires_at) != instance:
+            if self._journal is not None:
+                self._journal.put(identity, registration)
             self._changed()
         return instance.key
 
@@ -91,6 +107,8 @@ class Registry:
             return False
         if instance.ready != ready:
             self._instances[key] = dataclasses.replace(instance, ready=ready)
+            if self._journal is not None:
+                self._journal.set_ready(key, ready)
             self._changed()
         return True
 
@@ -98,6 +116,8 @@ class Registry:
         """Drops an instance now; returns whether it was registered."""
         if self._instances.pop(key, None) is None:
             return False
+        if self._journal is not None:
+            self._journal.delete(key)
         self._changed()
         return True
 
@@ -107,6 +127,8 @@ class Registry:
         gone = [i for i in self._instances.values() if i.expires_at <= now]
         for instance in gone:
             del self._instances[instance.key]
+            if self._journal is not None:
+                self._journal.delete(instance.key)
         if gone:
             self._changed()
         return gone

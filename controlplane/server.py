@@ -27,6 +27,7 @@ from controlplane.api.identity import CsrRequest, CsrResponse, peer_spiffe_id
 from controlplane.auth import Forbidden, Scope, Unauthenticated, load_or_create_tokens
 from controlplane.push import Pusher, serve_stream
 from controlplane.registry import DEFAULT_LEASE_S, Registry
+from controlplane.registry_journal import RegistryJournal
 from controlplane.resources_api import make_resources_app
 from controlplane.store import Store
 from controlplane.tokens import InvalidToken, TokenAuthority
@@ -61,7 +62,8 @@ class ControlPlane:
         self.join_tokens = TokenAuthority.load_or_create(data, settings.trust_domain)
         self.store = Store(data)
         self.auth = load_or_create_tokens(data)
-        self.registry = Registry(clock, settings.lease_s)
+        self.journal = RegistryJournal(data)
+        self.registry = Registry(clock, settings.lease_s, self.journal)
         bundle = self.authority.trust_bundle().pem().decode()
         self.pusher = Pusher(self.store, self.registry, bundle)
         self.app = make_resources_app(self.store, self.auth)
@@ -197,6 +199,7 @@ class ControlPlane:
             await self._runner.cleanup()
             self._runner = None
         self.store.close()
+        self.journal.close()
 
 
 def peer_identity(request: web.Request, trust_domain: str) -> str | None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from controlplane.api.snapshot import Registration
 from controlplane.registry import Registry
+from controlplane.registry_journal import RegistryJournal
 
 REVIEWS = "spiffe://cluster.local/ns/default/sa/reviews"
 
@@ -87,3 +90,23 @@ def test_an_instance_is_keyed_by_identity_address_and_port(registry: Registry) -
     assert registry.register(REVIEWS, registration()) == (REVIEWS, "127.0.0.1", 9080)
     registry.register(REVIEWS, registration(service="ratings"))  # moved to another service
     assert registry.services() == [("ratings", "default")]
+
+
+def test_a_registry_with_a_journal_comes_back_with_every_instance_on_a_fresh_lease(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    first = Registry(clock, lease_s=15.0, journal=RegistryJournal(tmp_path))
+    first.register(REVIEWS, registration(9080))
+    key = first.register(REVIEWS, registration(9081))
+    first.set_ready(key, False)
+    gone = first.register(REVIEWS, registration(9082))
+    first.remove(gone)
+    clock.now += 14.0
+    again = Registry(clock, lease_s=15.0, journal=RegistryJournal(tmp_path))  # a restart
+    assert [(i.port, i.ready) for i in again.instances()] == [(9080, True), (9081, False)]
+    clock.now += 14.0  # still within the lease the restart gave them
+    assert ports(again) == [9080]
+    clock.now += 2.0
+    again.expire()
+    assert again.instances() == []
+    assert Registry(clock, lease_s=15.0, journal=RegistryJournal(tmp_path)).instances() == []
