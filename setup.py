@@ -40,8 +40,10 @@ COLLECTOR_HOT = [
     "collector/connectors/edgestore.py",
     "collector/connectors/graphtally.py",
     "collector/connectors/pairing.py",
+    "collector/connectors/spanmetrics.py",
     "collector/connectors/weights.py",
     "collector/otlp/spanbatch.py",
+    "collector/storage/summary.py",
 ]
 
 
