@@ -14,6 +14,7 @@ from bench.connectors import (
     count_spans,
     main,
     make_batches,
+    read_batches,
     table,
     time_run,
 )
@@ -39,7 +40,13 @@ def test_the_figure_is_microseconds_a_span_over_the_baseline_and_its_ratio_to_3(
 
 def test_runs_are_timed_by_the_clock_given() -> None:
     ticks = itertools.count(1.0, 0.5)
-    assert time_run(baseline, make_batches(10), clock=lambda: next(ticks)) == 0.5
+    assert time_run(baseline, read_batches(make_batches(10)), clock=lambda: next(ticks)) == 0.5
+
+
+def test_connectors_are_timed_on_batches_read_once_as_the_pipeline_hands_them() -> None:
+    batches = read_batches(make_batches(100, per_batch=50))
+    assert sum(b.spans for b in batches) == count_spans(make_batches(100, per_batch=50))
+    assert all(not b.rejected for b in batches)
 
 
 def test_a_small_run_writes_the_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -47,4 +54,5 @@ def test_a_small_run_writes_the_json(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["--spans", "200", "--rounds", "1", "--no-pin", "--out", str(out)]) == 0
     document = json.loads(out.read_text())
     assert document["runs"]["both"]["spans_per_s"] > 0
+    assert set(document["runs"]) == {"baseline", "read", "servicegraph", "spanmetrics", "both"}
     assert "µs/span" in capsys.readouterr().out
