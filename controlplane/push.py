@@ -18,7 +18,12 @@ from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
 from controlplane import routing, telemetry_config
 from controlplane.api.identity import parse_spiffe_id
-from controlplane.api.resources import HTTPRoute, TrafficPolicy
+from controlplane.api.resources import (
+    ROOT_NAMESPACE,
+    AuthorizationPolicy,
+    HTTPRoute,
+    TrafficPolicy,
+)
 from controlplane.api.snapshot import (
     MAX_ERROR_CHARS,
     Ack,
@@ -139,6 +144,12 @@ class Pusher:
             virtual_hosts=routing.virtual_hosts(routes, namespace),
             trust_bundle_pem=self.trust_bundle_pem,
             telemetry=telemetry_config.rules(self.store.list("Telemetry"), namespace),
+            authorization_policies=[
+                p
+                for ns in sorted({namespace, ROOT_NAMESPACE})
+                for p in self.store.list("AuthorizationPolicy", ns)
+                if isinstance(p, AuthorizationPolicy)
+            ],
         )
 
     async def _sweep(self) -> None:

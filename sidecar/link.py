@@ -27,6 +27,7 @@ from sidecar.agent import (
     HttpsRequester,
     IssuedCertificate,
 )
+from sidecar.authz import Authorizer
 from sidecar.backoff import Backoff
 from sidecar.config_client import ConfigClient, Rejected, StreamSettings
 from sidecar.readiness import ReadinessProbe
@@ -54,7 +55,7 @@ class ControlPlaneLink:
         base_dir: Path,
         contexts: list[ssl.SSLContext],
         tables: Tables,
-        swap: Callable[[RouteTable], None],
+        swap: Callable[[RouteTable, Authorizer | None], None],
         *,
         backoff: Backoff | None = None,
         on_telemetry: Callable[[list[TelemetryRule]], None] | None = None,
@@ -135,7 +136,9 @@ class ControlPlaneLink:
         """Puts ``snapshot`` in force, all or nothing, and saves it. Raises SnapshotRejected."""
         plan = self._tables.prepare(snapshot)
         self._check_trust(snapshot.trust_bundle_pem)
-        self._swap(plan.commit())
+        policies = snapshot.authorization_policies
+        authorizer = Authorizer(policies, self.config.namespace, self.config.labels)
+        self._swap(plan.commit(), None if authorizer.empty else authorizer)
         if self._on_telemetry is not None:
             self._on_telemetry(snapshot.telemetry)
         self.snapshot = snapshot

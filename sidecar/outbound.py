@@ -12,7 +12,7 @@ from __future__ import annotations
 from random import getrandbits
 from typing import TYPE_CHECKING
 
-from sidecar import local_reply, retry
+from sidecar import local_reply, pathnorm, retry, stats
 from sidecar.http1 import encode
 from sidecar.http1.head import RequestHead
 from sidecar.local_reply import LocalReply
@@ -52,6 +52,16 @@ def split_target(target: bytes, host: bytes) -> tuple[bytes, bytes]:
     return rest[:cut], path
 
 
+def normalized_target(head: RequestHead) -> tuple[bytes, bytes]:
+    """(authority, normalized origin-form path) of a request; a path that cannot be normalized
+    safely is answered 400 (flag DPE)."""
+    authority, path = split_target(head.target, head.host)
+    try:
+        return authority, pathnorm.normalize(path)
+    except pathnorm.BadPath as exc:
+        raise LocalReply(400, stats.DOWNSTREAM_PROTOCOL_ERROR, str(exc)) from None
+
+
 def host_key(authority: bytes) -> bytes:
     """The name a cluster is looked up by: lower case, no port, no trailing dot."""
     if authority.startswith(b"["):
@@ -84,7 +94,7 @@ class OutboundPolicy:
         self.table = table
 
     def route(self, head: RequestHead, conn: DownstreamConnection) -> tuple[Cluster, bytes]:
-        authority, path = split_target(head.target, head.host)
+        authority, path = normalized_target(head)
         target = self.table.hosts.get(host_key(authority))
         if target is None:
             raise LocalReply(*local_reply.NO_ROUTE)

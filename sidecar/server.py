@@ -24,6 +24,7 @@ from aiohttp import web
 
 from controlplane.api.sidecar import Address, ClusterConfig, EndpointConfig, SidecarConfig
 from sidecar.admin import make_app
+from sidecar.authz import Authorizer
 from sidecar.http1.codec import DecoderLimits
 from sidecar.inbound import InboundPolicy
 from sidecar.outbound import OutboundPolicy
@@ -88,6 +89,7 @@ class Sidecar:
         self.telemetry = self._telemetry()
         self.link = self._identity(backoff)
         self.app_cluster = self._make_cluster("inbound|app", [config.app])
+        self.inbound = InboundPolicy(self.app_cluster, config.identity)
         self._contexts: dict[str, ListenerContext] = {}
         self._servers: dict[str, asyncio.Server] = {}
         self._admin: web.AppRunner | None = None
@@ -135,8 +137,10 @@ class Sidecar:
             raise SidecarStartError(str(exc)) from None
         return None
 
-    def _swap(self, table: RouteTable) -> None:
+    def _swap(self, table: RouteTable, authorizer: Authorizer | None) -> None:
+        """Puts new config in force: each policy's reference is replaced in one assignment."""
         self.outbound.table = table
+        self.inbound.authorizer = authorizer
 
     def certificate_seconds_left(self) -> float:
         """Seconds until our workload certificate expires (negative once it has)."""
@@ -238,9 +242,7 @@ class Sidecar:
         if self.telemetry is not None:
             self.telemetry.start()
         outbound = self._context("outbound", self.outbound, mtls=False)
-        inbound = self._context(
-            "inbound", InboundPolicy(self.app_cluster, self.config.identity), mtls=True
-        )
+        inbound = self._context("inbound", self.inbound, mtls=True)
         listeners = self.config.listeners
         await self._listen(outbound, listeners.outbound.address, listeners.outbound.port, None)
         await self._listen(

@@ -15,6 +15,7 @@ from typing import Annotated
 
 import msgspec
 
+from controlplane.api.resources import AuthorizationPolicy
 from controlplane.api.routes import VirtualHost
 from controlplane.api.sidecar import ClusterConfig, EndpointConfig
 from controlplane.api.telemetry import TelemetryRule
@@ -71,6 +72,9 @@ class Snapshot(_Message, frozen=True, kw_only=True, tag="snapshot"):
     trust_bundle_pem: str = ""
     # Telemetry resources that may apply (the sidecar keeps those matching its labels).
     telemetry: list[TelemetryRule] = []
+    # The policies of the sidecar's namespace and the mesh-wide ones of the root namespace; the
+    # sidecar keeps those whose selector its own labels match.
+    authorization_policies: list[AuthorizationPolicy] = []
 
 
 ClientMessage = Registration | ReadinessUpdate | Ack

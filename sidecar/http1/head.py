@@ -41,6 +41,13 @@ class RequestHead:
         self.connection: list[bytes] = []
         self.upgrade = b""
 
+    def field(self, name: bytes) -> bytes | None:
+        """The first value of field ``name`` (lower case), or None."""
+        names = self.names
+        if name not in names:
+            return None
+        return self.values[names.index(name)]
+
     @property
     def headers(self) -> list[tuple[bytes, bytes]]:
         """The fields as (lower-case name, value) pairs, in order."""

@@ -165,7 +165,7 @@ class Bookinfo:
             identity=f"{TRUST}/{service}",
             app=Address(port=self.app_port(service, version)),
             control_plane=control_plane,
-            labels={"version": version},
+            labels={"app": service, "version": version},
             readiness=FAST_PROBE,
             listeners=ListenersConfig(outbound=zero, inbound=zero, admin=zero),
             timeouts=TEST_TIMEOUTS,
