@@ -12,6 +12,7 @@ from setuptools import setup
 
 # The modules every request runs through; all are mypy --strict clean, which mypyc requires.
 HOT_PATH = [
+    "sidecar/filters.py",
     "sidecar/http1/codec.py",
     "sidecar/http1/encode.py",
     "sidecar/http1/errors.py",
@@ -22,7 +23,10 @@ HOT_PATH = [
     "sidecar/lb/ring_hash.py",
     "sidecar/lb/round_robin.py",
     "sidecar/local_reply.py",
+    "sidecar/mirror.py",
     "sidecar/outbound.py",
+    "sidecar/pathnorm.py",
+    "sidecar/retry.py",
     "sidecar/routing.py",
     "sidecar/stats.py",
     "sidecar/telemetry/context.py",

@@ -21,6 +21,7 @@ from controlplane.api.identity import parse_spiffe_id
 from controlplane.api.resources import (
     ROOT_NAMESPACE,
     AuthorizationPolicy,
+    Fault,
     HTTPRoute,
     TrafficPolicy,
 )
@@ -138,10 +139,11 @@ class Pusher:
         """The current snapshot for a proxy in ``namespace``."""
         routes = [r for r in self.store.list("HTTPRoute") if isinstance(r, HTTPRoute)]
         policies = [p for p in self.store.list("TrafficPolicy") if isinstance(p, TrafficPolicy)]
+        faults = [f for f in self.store.list("Fault") if isinstance(f, Fault)]
         return Snapshot(
             version=self.version,
             clusters=routing.clusters(self.registry, policies, namespace),
-            virtual_hosts=routing.virtual_hosts(routes, namespace),
+            virtual_hosts=routing.virtual_hosts(routes, namespace, faults),
             trust_bundle_pem=self.trust_bundle_pem,
             telemetry=telemetry_config.rules(self.store.list("Telemetry"), namespace),
             authorization_policies=[

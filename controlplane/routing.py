@@ -20,7 +20,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from controlplane.api.resources import BackendRef, HTTPRoute, RouteMatch, TrafficPolicy
+from controlplane.api.resources import (
+    BackendRef,
+    Fault,
+    FaultSpec,
+    HTTPRoute,
+    RouteFilter,
+    RouteMatch,
+    TrafficPolicy,
+)
 from controlplane.api.routes import RouteEntry, VirtualHost, WeightedBackend, subset_cluster
 from controlplane.api.sidecar import ClusterConfig, EndpointConfig
 from controlplane.cluster_settings import settings
@@ -96,8 +104,12 @@ def _cluster(
     )
 
 
-def virtual_hosts(routes: Sequence[HTTPRoute], viewer: str) -> list[VirtualHost]:
-    """A VirtualHost for each Service the routes that apply to ``viewer`` govern."""
+def virtual_hosts(
+    routes: Sequence[HTTPRoute], viewer: str, faults: Sequence[Fault] = ()
+) -> list[VirtualHost]:
+    """A VirtualHost for each Service the routes that apply to ``viewer`` govern; ``faults`` are
+    what ExtensionRef filters may name."""
+    by_name = {(f.metadata.namespace, f.metadata.name): f.spec for f in faults}
     by_parent: dict[ServiceKey, list[tuple[HTTPRoute, bool]]] = defaultdict(list)
     for route in routes:
         for parent in route.spec.parentRefs:
@@ -109,7 +121,7 @@ def virtual_hosts(routes: Sequence[HTTPRoute], viewer: str) -> list[VirtualHost]
     for service, applying in sorted(by_parent.items()):
         consumer = [r for r, producer in applying if not producer]
         chosen = consumer or [r for r, _ in applying]
-        entries = [e for r in _oldest_first(chosen) for e in _entries(r, viewer)]
+        entries = [e for r in _oldest_first(chosen) for e in _entries(r, viewer, by_name)]
         hosts.append(
             VirtualHost(
                 name=cluster_name(service, viewer),
@@ -128,7 +140,9 @@ def _oldest_first(routes: list[HTTPRoute]) -> list[HTTPRoute]:
     )
 
 
-def _entries(route: HTTPRoute, viewer: str) -> list[RouteEntry]:
+def _entries(
+    route: HTTPRoute, viewer: str, faults: dict[tuple[str, str], FaultSpec]
+) -> list[RouteEntry]:
     where = f"{route.metadata.namespace}/{route.metadata.name}"
     entries = []
     for index, rule in enumerate(route.spec.rules):
@@ -136,6 +150,7 @@ def _entries(route: HTTPRoute, viewer: str) -> list[RouteEntry]:
             WeightedBackend(cluster=_backend(ref, route, viewer), weight=ref.weight)
             for ref in rule.backendRefs
         ]
+        resolved = _resolve_filters(rule.filters, route, viewer, faults)
         for match in rule.matches or [RouteMatch()]:
             entries.append(
                 RouteEntry(
@@ -146,9 +161,32 @@ def _entries(route: HTTPRoute, viewer: str) -> list[RouteEntry]:
                     filters=rule.filters,
                     timeouts=rule.timeouts,
                     retry=rule.retry,
+                    **resolved,
                 )
             )
     return entries
+
+
+def _resolve_filters(
+    filters: Sequence[RouteFilter],
+    route: HTTPRoute,
+    viewer: str,
+    faults: dict[tuple[str, str], FaultSpec],
+) -> dict[str, Any]:
+    """RouteEntry fields for what a rule's filters point at: its Fault and mirror cluster."""
+    out: dict[str, Any] = {}
+    for f in filters:
+        if f.extensionRef is not None:
+            key = (route.metadata.namespace, f.extensionRef.name)
+            if key in faults:
+                out["fault"] = faults[key]
+            else:
+                out["missing_fault"] = f"{key[0]}/{key[1]}"
+        if f.requestMirror is not None:
+            ref = f.requestMirror.backendRef
+            service = (ref.name, ref.namespace or route.metadata.namespace)
+            out["mirror_cluster"] = cluster_name(service, viewer)
+    return out
 
 
 def _backend(ref: BackendRef, route: HTTPRoute, viewer: str) -> str:

@@ -13,6 +13,7 @@ from random import getrandbits
 from typing import TYPE_CHECKING
 
 from sidecar import local_reply, pathnorm, retry, stats
+from sidecar.filters import Filters
 from sidecar.http1 import encode
 from sidecar.http1.head import RequestHead
 from sidecar.local_reply import LocalReply
@@ -108,16 +109,46 @@ class OutboundPolicy:
             conn.retry_policy = entry.retry
             conn.timeout_s = entry.timeout_s
             conn.try_timeout_s = entry.try_timeout_s
+            filters = entry.filters
         else:
             cluster = target
             conn.retry_policy = retry.DEFAULT
-        connection = head.connection
+            filters = None
         extra = extra_fields(head)
         if b"x-forwarded-proto" not in head.names:
             extra.append(b"x-forwarded-proto: http\r\n")
-        start = b"%s %s HTTP/1.1\r\nhost: %s\r\n" % (head.method, path, authority)
         telemetry = conn.ctx.telemetry
+        drop = encode.dropping(_DROP if telemetry is None else _DROP_TRACED, head.connection)
+        if filters is not None:
+            assert isinstance(target, VirtualHost) and entry is not None
+            authority, path, drop = _apply(
+                filters, conn, prefix=entry.path, target=(authority, path), drop=drop, extra=extra
+            )
+        start = b"%s %s HTTP/1.1\r\nhost: %s\r\n" % (head.method, path, authority)
         if telemetry is not None:
             extra += telemetry.on_request(head, conn, cluster, path)
-        drop = encode.dropping(_DROP if telemetry is None else _DROP_TRACED, connection)
         return cluster, encode.head_bytes(start, head.names, head.values, drop, extra)
+
+
+def _apply(
+    filters: Filters,
+    conn: DownstreamConnection,
+    *,
+    prefix: bytes,
+    target: tuple[bytes, bytes],
+    drop: frozenset[bytes],
+    extra: list[bytes],
+) -> tuple[bytes, bytes, frozenset[bytes]]:
+    """Runs a rule's filters on a request to ``target`` (authority, path) whose rule matched
+    ``prefix``; returns its authority, path and the fields to drop (``extra`` gets the fields to
+    add). Raises LocalReply for an injected abort."""
+    authority, path = target
+    if filters.aborts():
+        raise LocalReply(filters.abort_status, stats.FAULT_ABORT, "fault filter abort")
+    conn.delay_s = filters.delays()
+    conn.mirror = filters.mirrors()
+    conn.response_modifier = filters.response
+    if filters.request is not None:
+        drop = drop | filters.request[0]
+        extra += filters.request[1]
+    return filters.host or authority, filters.rewrite_path(path, prefix), drop

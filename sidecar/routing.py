@@ -19,6 +19,7 @@ from bisect import bisect_right
 from random import random
 from urllib.parse import unquote_to_bytes
 
+from sidecar.filters import Filters
 from sidecar.http1.head import RequestHead
 from sidecar.retry import DEFAULT, RetryPolicy
 from sidecar.transport.pool import Cluster
@@ -54,6 +55,7 @@ class Entry:
     __slots__ = (
         "backends",
         "cumulative",
+        "filters",
         "headers",
         "method",
         "name",
@@ -80,10 +82,12 @@ class Entry:
         retry: RetryPolicy = DEFAULT,
         timeout_s: float = 0.0,
         try_timeout_s: float = 0.0,
+        filters: Filters | None = None,
     ) -> None:
         """``timeout_s``: the whole request, retries included (0: the listener's); a try
         without a response within ``try_timeout_s`` (0: none) counts as failed."""
         self.name = name
+        self.filters = filters
         self.retry = retry
         self.timeout_s = timeout_s
         self.try_timeout_s = try_timeout_s

@@ -22,6 +22,7 @@ from controlplane.api.routes import RouteEntry, VirtualHost
 from controlplane.api.sidecar import ClusterConfig
 from controlplane.api.snapshot import Snapshot
 from sidecar import routing
+from sidecar.filters import Filters
 from sidecar.retry import DEFAULT, RetryPolicy
 from sidecar.transport.pool import Cluster
 
@@ -140,12 +141,13 @@ def _same_connections(old: ClusterConfig, new: ClusterConfig) -> bool:
 
 
 def _check_supported(entry: RouteEntry) -> None:
-    """Refuses what this sidecar does not enforce yet (route filters), rather than route as if
-    it did."""
-    where = f"route {entry.route} rule {entry.rule}"
-    if entry.filters:
-        kinds = ", ".join(sorted({f.type for f in entry.filters}))
-        raise SnapshotRejected(f"{where}: filters ({kinds}) are not supported by this sidecar")
+    """Refuses filter combinations this sidecar cannot honour, rather than route as if it did."""
+    rewrites = [f.urlRewrite for f in entry.filters if f.urlRewrite is not None]
+    for rewrite in rewrites:
+        prefix = rewrite.path is not None and rewrite.path.type == "ReplacePrefixMatch"
+        if prefix and entry.match.path.type != "PathPrefix":
+            where = f"route {entry.route} rule {entry.rule}"
+            raise SnapshotRejected(f"{where}: ReplacePrefixMatch needs a PathPrefix match")
 
 
 def _entry(entry: RouteEntry, clusters: dict[str, Cluster]) -> routing.Entry:
@@ -161,7 +163,11 @@ def _entry(entry: RouteEntry, clusters: dict[str, Cluster]) -> routing.Entry:
             method=match.method.encode() if match.method else None,
             headers=headers,
             query=query,
-            backends=[(clusters.get(b.cluster), b.weight) for b in entry.backends],
+            # A Fault the rule names but nobody defined: the rule answers 500 (Gateway API).
+            backends=[]
+            if entry.missing_fault
+            else [(clusters.get(b.cluster), b.weight) for b in entry.backends],
+            filters=_filters(entry, clusters),
             retry=_retry(entry.retry),
             timeout_s=_seconds(entry.timeouts.request if entry.timeouts else None),
             try_timeout_s=_seconds(entry.timeouts.backendRequest if entry.timeouts else None),
@@ -169,7 +175,7 @@ def _entry(entry: RouteEntry, clusters: dict[str, Cluster]) -> routing.Entry:
     except re.error as exc:
         raise SnapshotRejected(f"{where}: bad regular expression: {exc}") from None
     except UnicodeEncodeError:
-        raise SnapshotRejected(f"{where}: a match value is not ASCII") from None
+        raise SnapshotRejected(f"{where}: a match or header value is not ASCII") from None
 
 
 def _test(name: str, value: str, kind: str) -> routing.ValueTest:
@@ -191,3 +197,10 @@ def _retry(config: Retry | None) -> RetryPolicy:
 
 def _seconds(duration: str | None) -> float:
     return parse_duration(duration) if duration else 0.0
+
+
+def _filters(entry: RouteEntry, clusters: dict[str, Cluster]) -> Filters | None:
+    if not entry.filters and entry.fault is None:
+        return None
+    mirror = clusters.get(entry.mirror_cluster) if entry.mirror_cluster else None
+    return Filters(entry.filters, entry.fault, mirror)

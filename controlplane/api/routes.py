@@ -15,7 +15,7 @@ from typing import Annotated
 
 import msgspec
 
-from controlplane.api.resources import Retry, RouteFilter, RouteMatch, Timeouts
+from controlplane.api.resources import FaultSpec, Retry, RouteFilter, RouteMatch, Timeouts
 
 Weight = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
 SUBSET_SEPARATOR = "|"
@@ -47,6 +47,12 @@ class RouteEntry(_Routes, frozen=True, kw_only=True):
     filters: list[RouteFilter] = []
     timeouts: Timeouts | None = None
     retry: Retry | None = None
+    # Resolved by the control plane: the Fault an ExtensionRef filter names (None when the rule
+    # has none, or it names no Fault: then ``missing_fault`` says which), and the cluster a
+    # RequestMirror filter copies requests to.
+    fault: FaultSpec | None = None
+    missing_fault: str | None = None
+    mirror_cluster: str | None = None
 
 
 class VirtualHost(_Routes, frozen=True, kw_only=True):

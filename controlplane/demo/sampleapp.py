@@ -1,7 +1,8 @@
 """The demo's sample service: a small HTTP app that says who called it.
 
 ``GET /reviews/<id>`` answers JSON with the app's version, the caller's identity as the sidecar
-passed it on (``x-forwarded-client-cert``) and the request id. ``GET /healthz`` answers 200, or 503
+passed it on (``x-forwarded-client-cert``) and the request id; ``/echo...`` answers with the
+method, path, host and headers it received. ``GET /healthz`` answers 200, or 503
 after ``POST /healthz/fail`` (until ``POST /healthz/ok``), to show a readiness probe at work. Run it
 with ``python -m controlplane.demo.sampleapp --port N [--version v2]``.
 """
@@ -47,8 +48,21 @@ def make_app(name: str, version: str = "v1") -> web.Application:
         request.app[HEALTHY][0] = request.match_info["state"] == "ok"
         return web.Response(text=f"{request.match_info['state']}\n")
 
+    async def echo(request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "service": name,
+                "version": version,
+                "method": request.method,
+                "path": request.path_qs,
+                "host": request.host,
+                "headers": dict(request.headers),
+            }
+        )
+
     app = web.Application()
     app[HEALTHY] = [True]
+    app.router.add_route("*", r"/echo{tail:.*}", echo)
     app.router.add_get(r"/reviews/{id:\d+}", review)
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/healthz/{state:ok|fail}", set_health)

@@ -19,9 +19,11 @@ from sidecar.http1.codec import RequestDecoder
 from sidecar.http1.errors import ProtocolError
 from sidecar.http1.head import RequestHead, ResponseHead
 from sidecar.local_reply import LocalReply
+from sidecar.mirror import Mirror
 from sidecar.transport.upstream import UpstreamConnection
 
 if TYPE_CHECKING:
+    from sidecar.filters import Modifier
     from sidecar.telemetry.hooks import Exchange
     from sidecar.transport.listener import ListenerContext
     from sidecar.transport.pool import Cluster
@@ -63,6 +65,9 @@ class DownstreamConnection(asyncio.Protocol):
         self._retrying = False
         self._exchange_id += 1
         self.retry_policy = retry.NEVER  # the listener's policy sets the route's
+        self.delay_s = 0.0  # an injected delay before the request goes upstream
+        self.mirror: Cluster | None = None  # where a copy of the request goes
+        self.response_modifier: Modifier | None = None
         self.timeout_s = 0.0  # 0: the listener's request timeout
         self.try_timeout_s = 0.0
         self.try_started = 0.0
@@ -184,6 +189,10 @@ class DownstreamConnection(asyncio.Protocol):
             self._replay_size = len(head_bytes)
         if not head.has_body:
             self._retry_head = head_bytes
+        if self.delay_s:
+            ctx.stats.flags[stats.FAULT_DELAY] += 1
+            ctx.loop.call_later(self.delay_s, self._go_upstream, self._exchange_id)
+            return
         conn = cluster.acquire(self._on_connected, head)
         if conn is not None:
             self._bind(conn)
@@ -216,6 +225,8 @@ class DownstreamConnection(asyncio.Protocol):
             self._to_up.append(encode.LAST_CHUNK)
             if self._replay is not None:
                 self._replay.append(encode.LAST_CHUNK)
+        if self.mirror is not None and self._replay is not None:
+            Mirror(self.mirror, b"".join(self._replay)).send(self._head)
 
     # upstream binding -------------------------------------------------------------------------
     def _on_connected(
@@ -280,6 +291,10 @@ class DownstreamConnection(asyncio.Protocol):
             extra.append(b"connection: keep-alive\r\n")
         start = b"HTTP/1.1 %d %s\r\n" % (status, head.reason)
         drop = encode.dropping(_RESPONSE_DROP, head.connection)
+        modifier = self.response_modifier
+        if modifier is not None:
+            drop = drop | modifier[0]
+            extra += modifier[1]
         self._to_down.append(encode.head_bytes(start, head.names, head.values, drop, extra))
 
     def on_response_body(self, data: bytes) -> None:
@@ -429,10 +444,12 @@ class DownstreamConnection(asyncio.Protocol):
             self._to_up_size = self._replay_size
         loop = self.ctx.loop
         self.try_started = loop.time()
-        loop.call_later(policy.delay(self._attempt), self._retry_now, self._exchange_id)
+        loop.call_later(policy.delay(self._attempt), self._go_upstream, self._exchange_id)
         return True
 
-    def _retry_now(self, exchange_id: int) -> None:
+    def _go_upstream(self, exchange_id: int) -> None:
+        """(Re)starts the upstream leg of exchange ``exchange_id`` after a backoff or an injected
+        delay, unless that exchange is over."""
         if self.closing or exchange_id != self._exchange_id or self._resp_started:
             return
         cluster = self._cluster

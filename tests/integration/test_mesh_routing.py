@@ -62,23 +62,26 @@ async def test_config_the_sidecar_cannot_apply_is_nacked_and_the_last_good_one_k
     page = await mesh.start("productpage")
     await mesh.apply(SPLIT)
     await wait_until(lambda: len(endpoint_ports(page, "reviews|v1")) == 1, "the split")
-    mirror = {**SPLIT[0], "metadata": {"name": "reviews-mirror"}}
-    mirror["spec"] = {
+    # A prefix rewrite on an Exact match: the control plane takes it, the sidecars cannot honour it.
+    rewrite = {**SPLIT[0], "metadata": {"name": "reviews-rewrite"}}
+    rewrite["spec"] = {
         "parentRefs": [{"name": "reviews"}],
         "rules": [
             {
-                "matches": [{"path": {"type": "PathPrefix", "value": "/reviews"}}],
+                "matches": [{"path": {"type": "Exact", "value": "/reviews/1"}}],
                 "filters": [
                     {
-                        "type": "RequestMirror",
-                        "requestMirror": {"backendRef": {"name": "reviews", "port": 9080}},
+                        "type": "URLRewrite",
+                        "urlRewrite": {
+                            "path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/x"}
+                        },
                     }
                 ],
-                "backendRefs": [{"name": "reviews", "port": 9080}],
+                "backendRefs": [{"name": "reviews", "port": 9080, "subset": "v2"}],
             }
         ],
     }
-    await mesh.apply(mirror)
+    await mesh.apply(rewrite)
     nacks: list[str] = []
 
     async def nacked() -> bool:
@@ -89,7 +92,9 @@ async def test_config_the_sidecar_cannot_apply_is_nacked_and_the_last_good_one_k
         if await nacked():
             break
         await asyncio.sleep(0.02)
-    assert nacks and all("RequestMirror" in n and "default/reviews-mirror" in n for n in nacks)
+    assert nacks and all(
+        "ReplacePrefixMatch" in n and "default/reviews-rewrite" in n for n in nacks
+    )
     counts = await versions(mesh, page, 200)  # still the split, not the refused route
     assert counts["v1"] + counts["v2"] == 200 and counts["v2"] < 60, counts
 

@@ -51,6 +51,12 @@ def entry(
     return msgspec.convert(doc, RouteEntry)
 
 
+PREFIX_REWRITE = {
+    "type": "URLRewrite",
+    "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/b"}},
+}
+
+
 def vhost(*entries: RouteEntry) -> VirtualHost:
     return VirtualHost(name="reviews", hosts=["reviews", "reviews.default"], routes=list(entries))
 
@@ -160,9 +166,7 @@ def test_a_snapshot_that_cannot_be_applied_changes_nothing() -> None:
     before, clusters = tables.table, tables.clusters()
     bad = [
         vhost(entry({"headers": [{"name": "end-user", "value": "j\u00e4son"}]})),
-        vhost(
-            entry(None, filters=[{"type": "RequestHeaderModifier", "requestHeaderModifier": {}}])
-        ),
+        vhost(entry({"path": {"type": "Exact", "value": "/a"}}, filters=[PREFIX_REWRITE])),
     ]
     for host in bad:
         with pytest.raises(SnapshotRejected, match="route default/r rule 0"):

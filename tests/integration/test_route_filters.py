@@ -1,0 +1,159 @@
+"""HTTPRoute filters end to end through sidecars configured by the control plane: header
+modifiers both ways, URL rewrites, a Fault's abort and delay, and request mirroring."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from sidecar.routing import VirtualHost
+from sidecar.server import Sidecar
+from tests.integration.bookinfo import Bookinfo, endpoint_ports, wait_until
+from tests.integration.mesh import bound
+from tests.integration.rawhttp import Response, connect
+
+
+def route(rules: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": "reviews-filters"},
+        "spec": {"parentRefs": [{"name": "reviews"}], "rules": rules},
+    }
+
+
+def rule(prefix: str, *filters: dict[str, Any], backend: str = "reviews") -> dict[str, Any]:
+    return {
+        "matches": [{"path": {"type": "PathPrefix", "value": prefix}}],
+        "filters": list(filters),
+        "backendRefs": [{"name": backend, "port": 9080}],
+    }
+
+
+EXTENSION = {"group": "glassmesh.io", "kind": "Fault"}
+FAULT = {
+    "apiVersion": "glassmesh.io/v1alpha1",
+    "kind": "Fault",
+    "metadata": {"name": "teapot"},
+    "spec": {"abort": {"httpStatus": 418, "percentage": 100}},
+}
+DELAY = {
+    "apiVersion": "glassmesh.io/v1alpha1",
+    "kind": "Fault",
+    "metadata": {"name": "slow"},
+    "spec": {"delay": {"fixedDelay": "50ms", "percentage": 100}},
+}
+RULES = [
+    rule(
+        "/echo/headers",
+        {
+            "type": "RequestHeaderModifier",
+            "requestHeaderModifier": {
+                "set": [{"name": "X-Env", "value": "canary"}],
+                "add": [{"name": "X-Added", "value": "1"}],
+                "remove": ["X-Secret"],
+            },
+        },
+        {
+            "type": "ResponseHeaderModifier",
+            "responseHeaderModifier": {
+                "set": [{"name": "X-Served-By", "value": "mesh"}],
+                "remove": ["Server"],
+            },
+        },
+    ),
+    rule(
+        "/echo/old",
+        {
+            "type": "URLRewrite",
+            "urlRewrite": {
+                "hostname": "reviews.internal",
+                "path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/echo/new"},
+            },
+        },
+    ),
+    rule("/echo/teapot", {"type": "ExtensionRef", "extensionRef": EXTENSION | {"name": "teapot"}}),
+    rule("/echo/slow", {"type": "ExtensionRef", "extensionRef": EXTENSION | {"name": "slow"}}),
+    rule("/echo/missing", {"type": "ExtensionRef", "extensionRef": EXTENSION | {"name": "nope"}}),
+    rule(
+        "/echo/mirrored",
+        {
+            "type": "RequestMirror",
+            "requestMirror": {"backendRef": {"name": "ratings", "port": 9080}},
+        },
+    ),
+]
+
+
+@pytest.fixture
+async def mesh(tmp_path: Path) -> AsyncIterator[Bookinfo]:
+    async with aiohttp.ClientSession() as session:
+        mesh = Bookinfo(tmp_path, session)
+        try:
+            yield mesh
+        finally:
+            await mesh.close()
+
+
+async def raw(via: Sidecar, target: bytes, extra: bytes = b"") -> Response:
+    async with connect(bound(via, "outbound")) as client:
+        return await client.request(b"GET %s HTTP/1.1\r\nHost: reviews\r\n%s\r\n" % (target, extra))
+
+
+async def filtered(mesh: Bookinfo) -> tuple[Sidecar, Sidecar]:
+    await mesh.start_control()
+    await mesh.start("reviews")
+    ratings = await mesh.start("ratings")
+    page = await mesh.start("productpage")
+    await wait_until(lambda: bool(endpoint_ports(page, "ratings")), "the ratings endpoint")
+    await mesh.apply([FAULT, DELAY, route(RULES)])
+    hosts = page.tables
+    await wait_until(lambda: isinstance(hosts.table.hosts[b"reviews"], VirtualHost), "the route")
+    return page, ratings
+
+
+async def test_header_modifiers_change_what_the_app_gets_and_what_the_client_gets(
+    mesh: Bookinfo,
+) -> None:
+    page, _ = await filtered(mesh)
+    response = await raw(page, b"/echo/headers", b"X-Env: prod\r\nX-Secret: s3\r\n")
+    assert response.status == 200
+    seen = {k.lower(): v for k, v in json.loads(response.body)["headers"].items()}
+    assert seen["x-env"] == "canary" and seen["x-added"] == "1" and "x-secret" not in seen
+    assert response.header(b"x-served-by") == b"mesh"
+    assert response.header(b"server") is None
+
+
+async def test_a_url_rewrite_changes_the_path_and_host_the_app_sees(mesh: Bookinfo) -> None:
+    page, _ = await filtered(mesh)
+    body = json.loads((await raw(page, b"/echo/old/item?x=1")).body)
+    assert body["path"] == "/echo/new/item?x=1"
+    assert body["host"] == "reviews.internal"
+
+
+async def test_a_fault_aborts_or_delays_and_a_missing_one_is_a_500(mesh: Bookinfo) -> None:
+    page, _ = await filtered(mesh)
+    aborted = await raw(page, b"/echo/teapot")
+    assert (aborted.status, aborted.flags) == (418, b"FI")
+    delayed = await raw(page, b"/echo/slow")
+    assert delayed.status == 200
+    outbound = page.listener_contexts()[0].stats
+    assert outbound.flags["DI"] == 1
+    assert (await raw(page, b"/echo/missing")).status == 500
+
+
+async def test_a_mirrored_request_reaches_the_mirror_and_its_answer_is_dropped(
+    mesh: Bookinfo,
+) -> None:
+    page, ratings = await filtered(mesh)
+    inbound = ratings.listener_contexts()[1].stats
+    before = inbound.rq_total
+    response = await raw(page, b"/echo/mirrored")
+    assert response.status == 200
+    assert json.loads(response.body)["service"] == "reviews"  # the answer is the route's own
+    await wait_until(lambda: inbound.rq_total == before + 1, "the copy at ratings")
