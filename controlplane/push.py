@@ -23,6 +23,8 @@ from controlplane.api.resources import (
     AuthorizationPolicy,
     Fault,
     HTTPRoute,
+    PeerAuthentication,
+    Resource,
     TrafficPolicy,
 )
 from controlplane.api.snapshot import (
@@ -148,11 +150,19 @@ class Pusher:
             telemetry=telemetry_config.rules(self.store.list("Telemetry"), namespace),
             authorization_policies=[
                 p
-                for ns in sorted({namespace, ROOT_NAMESPACE})
-                for p in self.store.list("AuthorizationPolicy", ns)
+                for p in self._scoped("AuthorizationPolicy", namespace)
                 if isinstance(p, AuthorizationPolicy)
             ],
+            peer_authentications=[
+                p
+                for p in self._scoped("PeerAuthentication", namespace)
+                if isinstance(p, PeerAuthentication)
+            ],
         )
+
+    def _scoped(self, kind: str, namespace: str) -> list[Resource]:
+        """Resources of ``kind`` in ``namespace`` and in the root namespace (mesh-wide)."""
+        return [r for ns in sorted({namespace, ROOT_NAMESPACE}) for r in self.store.list(kind, ns)]
 
     async def _sweep(self) -> None:
         while True:

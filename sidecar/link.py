@@ -27,7 +27,7 @@ from sidecar.agent import (
     HttpsRequester,
     IssuedCertificate,
 )
-from sidecar.authz import Authorizer
+from sidecar.authz import Authorizer, peer_mode
 from sidecar.backoff import Backoff
 from sidecar.config_client import ConfigClient, Rejected, StreamSettings
 from sidecar.readiness import ReadinessProbe
@@ -55,7 +55,7 @@ class ControlPlaneLink:
         base_dir: Path,
         contexts: list[ssl.SSLContext],
         tables: Tables,
-        swap: Callable[[RouteTable, Authorizer | None], None],
+        swap: Callable[[RouteTable, Authorizer | None, str], None],
         *,
         backoff: Backoff | None = None,
         on_telemetry: Callable[[list[TelemetryRule]], None] | None = None,
@@ -138,7 +138,8 @@ class ControlPlaneLink:
         self._check_trust(snapshot.trust_bundle_pem)
         policies = snapshot.authorization_policies
         authorizer = Authorizer(policies, self.config.namespace, self.config.labels)
-        self._swap(plan.commit(), None if authorizer.empty else authorizer)
+        mode = peer_mode(snapshot.peer_authentications, self.config.namespace, self.config.labels)
+        self._swap(plan.commit(), None if authorizer.empty else authorizer, mode)
         if self._on_telemetry is not None:
             self._on_telemetry(snapshot.telemetry)
         self.snapshot = snapshot

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import ssl
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +32,7 @@ from sidecar.tables import Tables
 from sidecar.transport.downstream import DownstreamConnection
 from sidecar.transport.listener import ListenerContext, Policy, Timeouts
 from sidecar.transport.pool import Cluster, ClusterSettings, Endpoint
+from sidecar.transport.sniff import SniffingListener
 from sidecar.transport.tls import (
     TlsMaterialError,
     client_context,
@@ -91,7 +91,9 @@ class Sidecar:
         self.app_cluster = self._make_cluster("inbound|app", [config.app])
         self.inbound = InboundPolicy(self.app_cluster, config.identity)
         self._contexts: dict[str, ListenerContext] = {}
-        self._servers: dict[str, asyncio.Server] = {}
+        self._servers: dict[str, asyncio.Server | SniffingListener] = {}
+        self.sniffer: SniffingListener | None = None
+        self.peer_mode = "STRICT"  # PeerAuthentication, from the control plane
         self._admin: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -137,10 +139,13 @@ class Sidecar:
             raise SidecarStartError(str(exc)) from None
         return None
 
-    def _swap(self, table: RouteTable, authorizer: Authorizer | None) -> None:
+    def _swap(self, table: RouteTable, authorizer: Authorizer | None, peer_mode: str) -> None:
         """Puts new config in force: each policy's reference is replaced in one assignment."""
         self.outbound.table = table
         self.inbound.authorizer = authorizer
+        self.peer_mode = peer_mode
+        if self.sniffer is not None:
+            self.sniffer.mode = peer_mode
 
     def certificate_seconds_left(self) -> float:
         """Seconds until our workload certificate expires (negative once it has)."""
@@ -242,12 +247,9 @@ class Sidecar:
         if self.telemetry is not None:
             self.telemetry.start()
         outbound = self._context("outbound", self.outbound, mtls=False)
-        inbound = self._context("inbound", self.inbound, mtls=True)
         listeners = self.config.listeners
-        await self._listen(outbound, listeners.outbound.address, listeners.outbound.port, None)
-        await self._listen(
-            inbound, listeners.inbound.address, listeners.inbound.port, self._server_ssl
-        )
+        await self._listen(outbound, listeners.outbound.address, listeners.outbound.port)
+        await self._listen_inbound(listeners.inbound.address, listeners.inbound.port)
         self._admin = web.AppRunner(
             make_app(self, self._admin_token), access_log=None, handle_signals=False
         )
@@ -264,17 +266,34 @@ class Sidecar:
             self.link.connect((host, port))
         self.started = True
 
-    async def _listen(
-        self, ctx: ListenerContext, host: str, port: int, tls: ssl.SSLContext | None
-    ) -> None:
+    async def _listen(self, ctx: ListenerContext, host: str, port: int) -> None:
         loop = asyncio.get_running_loop()
         try:
             server = await loop.create_server(
-                lambda: DownstreamConnection(ctx), host, port, ssl=tls, backlog=1024
+                lambda: DownstreamConnection(ctx), host, port, backlog=1024
             )
         except OSError as exc:
             raise SidecarStartError(f"listeners.{ctx.name}: cannot bind: {exc.strerror}") from None
         self._servers[ctx.name] = server
+
+    async def _listen_inbound(self, host: str, port: int) -> None:
+        """mTLS from peers, and plaintext as PeerAuthentication allows (PERMISSIVE, DISABLE),
+        on one port: the first byte tells them apart."""
+        mtls = self._context("inbound", self.inbound, mtls=True)
+        plain = self._context("inbound-plaintext", self.inbound, mtls=False)
+        sniffer = SniffingListener(
+            self._server_ssl,
+            lambda: DownstreamConnection(mtls),
+            lambda: DownstreamConnection(plain),
+            sniff_timeout_s=self.config.timeouts.header_read_s,
+        )
+        try:
+            await sniffer.start(host, port)
+        except OSError as exc:
+            raise SidecarStartError(f"listeners.inbound: cannot bind: {exc.strerror}") from None
+        sniffer.mode = self.peer_mode
+        self.sniffer = sniffer
+        self._servers["inbound"] = sniffer
 
     def bound_addresses(self) -> dict[str, str]:
         """Where each listener actually listens (ports chosen at bind time when 0)."""

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import msgspec
 
-from controlplane.api.resources import AuthorizationPolicy
+from controlplane.api.resources import AuthorizationPolicy, PeerAuthentication
 from controlplane.api.routes import VirtualHost
 from controlplane.api.sidecar import ClusterConfig, EndpointConfig
 from controlplane.api.telemetry import TelemetryRule
@@ -75,6 +75,7 @@ class Snapshot(_Message, frozen=True, kw_only=True, tag="snapshot"):
     # The policies of the sidecar's namespace and the mesh-wide ones of the root namespace; the
     # sidecar keeps those whose selector its own labels match.
     authorization_policies: list[AuthorizationPolicy] = []
+    peer_authentications: list[PeerAuthentication] = []
 
 
 ClientMessage = Registration | ReadinessUpdate | Ack

@@ -112,3 +112,43 @@ async def test_a_forged_identity_header_never_reaches_the_app(mesh: Bookinfo) ->
     response = await raw_get(page, b"/reviews/1", forged)
     assert response.status == 200
     assert json.loads(response.body)["caller"] == f"spiffe://{PRODUCTPAGE}"
+
+
+def peer_authentication(mode: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "glassmesh.io/v1alpha1",
+        "kind": "PeerAuthentication",
+        "metadata": {"name": "reviews-mtls"},
+        "spec": {"selector": {"matchLabels": {"app": "reviews"}}, "mtls": {"mode": mode}},
+    }
+
+
+async def plaintext_get(reviews: Sidecar) -> bytes:
+    """A plaintext request straight to the reviews sidecar's inbound port: the answer, or b""
+    if the connection was closed on it."""
+    async with connect(bound(reviews, "inbound")) as client:
+        await client.send(b"GET /echo/x HTTP/1.1\r\nHost: reviews\r\nConnection: close\r\n\r\n")
+        return await client.read_all()
+
+
+async def test_peer_authentication_strict_refuses_plaintext_and_permissive_serves_it(
+    mesh: Bookinfo,
+) -> None:
+    await mesh.start_control()
+    reviews = await mesh.start("reviews")
+    page = await mesh.start("productpage")
+    await wait_until(lambda: bool(endpoint_ports(page, "reviews")), "the reviews endpoint")
+    assert await plaintext_get(reviews) == b""  # STRICT unless a policy says otherwise
+    assert reviews.sniffer is not None and reviews.sniffer.plaintext_refused == 1
+
+    await mesh.apply(peer_authentication("PERMISSIVE"))
+    await wait_until(lambda: reviews.peer_mode == "PERMISSIVE", "PERMISSIVE")
+    answer = await plaintext_get(reviews)
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    echoed = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+    assert "X-Forwarded-Client-Cert" not in echoed["headers"]  # no certificate, no identity
+    assert (await raw_get(page, b"/reviews/1")).status == 200  # mTLS still works
+
+    await mesh.apply(peer_authentication("STRICT"))
+    await wait_until(lambda: reviews.peer_mode == "STRICT", "STRICT again")
+    assert await plaintext_get(reviews) == b""

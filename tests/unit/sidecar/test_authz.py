@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from controlplane.api.resources import AuthorizationPolicy, decode_resource
-from sidecar.authz import Authorizer, Request
+from sidecar.authz import Authorizer, Request, peer_mode
 
 WEB = "spiffe://cluster.local/ns/default/sa/web"
 BATCH = "spiffe://cluster.local/ns/jobs/sa/batch"
@@ -89,3 +89,28 @@ def test_which_policies_apply_to_this_workload() -> None:
     names = authorizer(mesh_wide, other_ns).names
     assert names == ["glassmesh-system/deny-1"]
     assert msgspec.to_builtins(selected)["spec"]["selector"]["matchLabels"] == {"app": "ratings"}
+
+
+def peer(mode: str, namespace: str = "default", selector: dict[str, str] | None = None) -> Any:
+    doc: dict[str, Any] = {
+        "apiVersion": "glassmesh.io/v1alpha1",
+        "kind": "PeerAuthentication",
+        "metadata": {"name": f"p-{mode.lower()}", "namespace": namespace},
+        "spec": {"mtls": {"mode": mode}},
+    }
+    if selector:
+        doc["spec"]["selector"] = {"matchLabels": selector}
+    return decode_resource(doc)
+
+
+def test_the_most_specific_peer_authentication_wins() -> None:
+    labels = {"app": "reviews"}
+    assert peer_mode([], "default", labels) == "STRICT"
+    mesh = peer("PERMISSIVE", "glassmesh-system")
+    assert peer_mode([mesh], "default", labels) == "PERMISSIVE"
+    namespace = peer("STRICT")
+    assert peer_mode([mesh, namespace], "default", labels) == "STRICT"
+    workload = peer("DISABLE", selector={"app": "reviews"})
+    assert peer_mode([workload, mesh, namespace], "default", labels) == "DISABLE"
+    assert peer_mode([workload, namespace], "default", {"app": "ratings"}) == "STRICT"
+    assert peer_mode([peer("PERMISSIVE", "jobs")], "default", labels) == "STRICT"
