@@ -113,7 +113,8 @@ class TelemetryConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     without it nothing leaves over OTLP, but metrics are still served on ``/stats/prometheus`` and
     access logs still go to stdout. ``max_queue`` bounds the finished exchanges waiting for the
     exporter and ``max_export_batch`` one OTLP request; past either, telemetry is dropped and
-    counted, never the request."""
+    counted, never the request. ``access_log_otlp`` also sends each access log entry as an OTLP
+    log record; off by default, as Istio logs to stdout unless an OTel provider is configured."""
 
     enabled: bool = True
     otlp_endpoint: str | None = None
@@ -126,7 +127,7 @@ class TelemetryConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     sampling_percent: Percent = 1.0
     access_log: AccessLogMode = "all"
     access_log_format: Literal["text", "json"] = "text"
-    access_log_otlp: bool = True
+    access_log_otlp: bool = False
     cluster_id: str = "Kubernetes"
 
     def __post_init__(self) -> None:
