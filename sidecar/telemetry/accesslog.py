@@ -3,7 +3,9 @@ variant, and as OTLP log records carrying the trace and span ids.
 
 Fields the sidecar does not know (upstream service time, local addresses, SNI, route name) are
 ``-`` in text and null in JSON, as Envoy writes a missing value. Modes: ``all``, ``errors`` (a
-4xx/5xx status or any response flag) and ``off``.
+4xx/5xx status or any response flag) and ``off``. Lines are bytes: the text line is one bytes
+``%`` over values the exchange already holds as bytes, with the second's timestamp and each
+upstream's ``"host:port" cluster`` cached (ADR 0005).
 """
 
 from __future__ import annotations
@@ -15,6 +17,12 @@ from sidecar.telemetry import wire
 from sidecar.telemetry.hooks import Exchange
 from sidecar.telemetry.spans import header, split_path
 
+_TEXT = b'%s%03dZ] "%s %s %s" %d %s %s - "-" %d %d %d - "%s" "%s" "%s" "%s" %s - - %s - -\n'
+_XFF = b"x-forwarded-for"
+_USER_AGENT = b"user-agent"
+_REQUEST_ID = b"x-request-id"
+_CACHE_LIMIT = 4096
+
 
 def wanted(ex: Exchange, mode: str) -> bool:
     """Whether ``mode`` logs ``ex``."""
@@ -24,9 +32,60 @@ def wanted(ex: Exchange, mode: str) -> bool:
 
 
 def _start_time(ex: Exchange, wall_offset: float) -> str:
-    wall = ex.start + wall_offset
-    millis = int(wall * 1000) % 1000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(wall)) + f".{millis:03d}Z"
+    seconds, millis = divmod(int((ex.start + wall_offset) * 1000), 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+class TextLines:
+    """Istio's default text line of an exchange, newline-terminated. Not thread-safe: one per
+    exporter thread."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = b""
+        # id(endpoint or cluster) -> (the object, b'"host:port" cluster'); bounded, and the
+        # stored object is checked, so a recycled id is a miss, not a wrong hit.
+        self._upstreams: dict[int, tuple[object, bytes]] = {}
+
+    def line(self, ex: Exchange, wall_offset: float) -> bytes:
+        seconds, millis = divmod(int((ex.start + wall_offset) * 1000), 1000)
+        if seconds != self._second:
+            stamp = time.strftime("[%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds))
+            self._second, self._prefix = seconds, stamp.encode()
+        head = ex.head
+        flag = ex.flag.encode() if ex.flag else b"-"
+        if head is None:
+            method = protocol = xff = agent = request_id = b"-"
+        else:
+            method, protocol = head.method, b"HTTP/1.1" if head.http11 else b"HTTP/1.0"
+            names, values = head.names, head.values
+            xff = values[names.index(_XFF)] or b"-" if _XFF in names else b"-"
+            agent = values[names.index(_USER_AGENT)] or b"-" if _USER_AGENT in names else b"-"
+            request_id = values[names.index(_REQUEST_ID)] or b"-" if _REQUEST_ID in names else b"-"
+        if ex.endpoint is not None:
+            details = b"via_upstream"
+        else:
+            details = b"local_reply" if ex.flag else b"-"
+        return _TEXT % (
+            self._prefix, millis, method, ex.path or b"-", protocol, ex.status, flag, details,
+            ex.rx, ex.tx, int((ex.end - ex.start) * 1000), xff, agent, request_id,
+            ex.authority or b"-", self._upstream(ex), ex.peer_address.encode() or b"-",
+        )  # fmt: skip
+
+    def _upstream(self, ex: Exchange) -> bytes:
+        """``"host:port" cluster`` of the exchange (``"-" -`` for neither)."""
+        key: object = ex.endpoint if ex.endpoint is not None else ex.cluster
+        known = self._upstreams.get(id(key))
+        if known is not None and known[0] is key:
+            return known[1]
+        endpoint, cluster = ex.endpoint, ex.cluster
+        host = f"{endpoint.host}:{endpoint.port}" if endpoint is not None else "-"
+        text = f'"{host}" {cluster.name if cluster is not None else "-"}'.encode()
+        if key is not None:
+            if len(self._upstreams) >= _CACHE_LIMIT:
+                self._upstreams.clear()
+            self._upstreams[id(key)] = (key, text)
+        return text
 
 
 def fields(ex: Exchange, wall_offset: float) -> dict[str, str | int | None]:
@@ -49,9 +108,9 @@ def fields(ex: Exchange, wall_offset: float) -> dict[str, str | int | None]:
         "bytes_sent": ex.tx,
         "duration": int((ex.end - ex.start) * 1000),
         "upstream_service_time": None,
-        "x_forwarded_for": header(ex, b"x-forwarded-for") or None,
-        "user_agent": header(ex, b"user-agent") or None,
-        "request_id": header(ex, b"x-request-id") or None,
+        "x_forwarded_for": header(ex, _XFF) or None,
+        "user_agent": header(ex, _USER_AGENT) or None,
+        "request_id": header(ex, _REQUEST_ID) or None,
         "authority": ex.authority.decode("latin-1") or None,
         "upstream_host": f"{endpoint.host}:{endpoint.port}" if endpoint is not None else None,
         "upstream_cluster": ex.cluster.name if ex.cluster is not None else None,
@@ -63,50 +122,23 @@ def fields(ex: Exchange, wall_offset: float) -> dict[str, str | int | None]:
     }  # fmt: skip
 
 
-def _q(value: bytes) -> str:
-    return value.decode("latin-1") if value else "-"
+def json_line(f: dict[str, str | int | None]) -> bytes:
+    """Istio's JSON variant (``EnvoyJSONLogFormatIstio`` keys), newline-terminated."""
+    return json.dumps(f, separators=(",", ":")).encode() + b"\n"
 
 
-def text_line(ex: Exchange, wall_offset: float) -> str:
-    """Istio's default text format (``EnvoyTextLogFormat``), written directly: this runs for
-    every exchange with access logs on."""
-    head = ex.head
-    if head is not None:
-        method, protocol = head.method.decode("latin-1"), "HTTP/1.1" if head.http11 else "HTTP/1.0"
-    else:
-        method = protocol = "-"
-    endpoint = ex.endpoint
-    details = "via_upstream" if endpoint is not None else ("local_reply" if ex.flag else "-")
-    upstream = f"{endpoint.host}:{endpoint.port}" if endpoint is not None else "-"
-    cluster = ex.cluster.name if ex.cluster is not None else "-"
-    duration = int((ex.end - ex.start) * 1000)
-    return (
-        f'[{_start_time(ex, wall_offset)}] "{method} {_q(ex.path)} {protocol}" {ex.status} '
-        f'{ex.flag or "-"} {details} - "-" {ex.rx} {ex.tx} {duration} - '
-        f'"{_q(_field(ex, b"x-forwarded-for"))}" "{_q(_field(ex, b"user-agent"))}" '
-        f'"{_q(_field(ex, b"x-request-id"))}" "{_q(ex.authority)}" "{upstream}" {cluster} '
-        f"- - {ex.peer_address or '-'} - -"
-    )
+def utf8(text: bytes) -> bytes:
+    """Log text as UTF-8: header bytes past ASCII (obs-text) are Latin-1, as HTTP reads them."""
+    return text if text.isascii() else text.decode("latin-1").encode()
 
 
-def _field(ex: Exchange, name: bytes) -> bytes:
-    head = ex.head
-    if head is None or name not in head.names:
-        return b""
-    return head.values[head.names.index(name)]
-
-
-def json_line(f: dict[str, str | int | None]) -> str:
-    """Istio's JSON variant (``EnvoyJSONLogFormatIstio`` keys)."""
-    return json.dumps(f, separators=(",", ":"))
-
-
-def log_record(ex: Exchange, line: str, wall_offset: float) -> bytes:
-    """The entry as an encoded OTLP log record in the exchange's trace."""
+def log_record(ex: Exchange, line: bytes, wall_offset: float) -> bytes:
+    """The entry (``line``, as written to stdout) as an encoded OTLP log record in the
+    exchange's trace."""
     return wire.log_record(
         time_ns=int((ex.start + wall_offset) * 1e9),
         observed_ns=int((ex.end + wall_offset) * 1e9),
-        body=line,
+        body=utf8(line.rstrip(b"\n")),
         trace_id=ex.trace_id.to_bytes(16, "big"),
         span_id=ex.span_id.to_bytes(8, "big"),
         flags=1 if ex.sampled else 0,

@@ -25,8 +25,8 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from controlplane.api.telemetry import TelemetryConfig
 from sidecar.telemetry import accesslog, otlp
 from sidecar.telemetry.hooks import Exchange, Sink
-from sidecar.telemetry.labels import LabelMaker
-from sidecar.telemetry.metrics import MetricStore
+from sidecar.telemetry.labels import LabelMaker, Labels
+from sidecar.telemetry.metrics import HttpSeries, MetricStore
 from sidecar.telemetry.spans import to_span
 
 log = logging.getLogger("glassmesh.sidecar.telemetry")
@@ -40,7 +40,7 @@ class Modes:
 
     access_log: str = "all"
     access_log_json: bool = False
-    access_log_otlp: bool = True
+    access_log_otlp: bool = False
 
 
 class OtlpHttp:
@@ -93,7 +93,7 @@ class Exporter:
         store: MetricStore,
         res: Resource,
         *,
-        write: Callable[[str], None] | None = None,
+        write: Callable[[bytes], None] | None = None,
     ) -> None:
         self.config = config
         self.sink = sink
@@ -113,7 +113,8 @@ class Exporter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_metrics = time.monotonic() + config.metrics_interval_s
-        self._known_labels: dict[tuple[object, ...], tuple[str, ...]] = {}
+        self._known: dict[tuple[object, ...], tuple[Labels, HttpSeries | None]] = {}
+        self._text = accesslog.TextLines()
 
     def start(self) -> None:
         if self._thread is None:
@@ -158,45 +159,57 @@ class Exporter:
     def _process(self, batch: list[Exchange]) -> None:
         offset = time.time() - time.monotonic()
         modes = self.modes
+        traced = self._client is not None
+        mode = modes.access_log
         spans: list[bytes] = []
-        records: list[bytes] = []
-        lines: list[str] = []
+        lines: list[bytes] = []
+        logged: list[Exchange] = []
         store = self.store
         for ex in batch:
-            labels = self._labels_of(ex)
+            labels, series = self._series_of(ex)
             with store.lock:  # per exchange: the admin API's scrape waits microseconds at most
-                store.record(ex, labels, int((ex.end + offset) * 1e9))
-            if ex.sampled and self._client is not None:
+                store.record(ex, labels, series, offset)
+            if ex.sampled and traced:
                 spans.append(to_span(ex, labels, offset))
-            if accesslog.wanted(ex, modes.access_log):
-                if modes.access_log_json:
-                    line = accesslog.json_line(accesslog.fields(ex, offset))
-                else:
-                    line = accesslog.text_line(ex, offset)
-                lines.append(line)
-                if modes.access_log_otlp and self._client is not None:
-                    records.append(accesslog.log_record(ex, line, offset))
-        if lines:
-            try:
-                self._write("\n".join(lines) + "\n")
-            except (OSError, ValueError):
-                self.dropped["logs", "stdout"] += len(lines)
+            if mode == "all" or accesslog.wanted(ex, mode):
+                logged.append(ex)
+        if logged:
+            lines = self._lines(logged, offset, modes.access_log_json)
+            self._write_lines(lines)
         if spans:
             self._post("traces", len(spans), otlp.traces(self.resource, spans))
-        if records:
+        if lines and modes.access_log_otlp and traced:
+            records = [
+                accesslog.log_record(e, x, offset) for e, x in zip(logged, lines, strict=True)
+            ]
             self._post("logs", len(records), otlp.logs(self.resource, records))
 
-    def _labels_of(self, ex: Exchange) -> tuple[str, ...]:
-        # What decides the labels: far fewer distinct keys than exchanges, so they are cached.
+    def _lines(self, logged: list[Exchange], offset: float, as_json: bool) -> list[bytes]:
+        if as_json:
+            return [accesslog.json_line(accesslog.fields(ex, offset)) for ex in logged]
+        line = self._text.line
+        return [line(ex, offset) for ex in logged]
+
+    def _write_lines(self, lines: list[bytes]) -> None:
+        """One write for the batch, in order (stdout by default)."""
+        try:
+            self._write(accesslog.utf8(b"".join(lines)))
+        except (OSError, ValueError):
+            self.dropped["logs", "stdout"] += len(lines)
+
+    def _series_of(self, ex: Exchange) -> tuple[Labels, HttpSeries | None]:
+        # What decides the labels: far fewer distinct keys than exchanges, so the labels and the
+        # series they name are cached (series are never removed from the store).
         key = (ex.side, ex.cluster, ex.status, ex.flag, ex.peer_meta, ex.peer_id)
-        known = self._known_labels
-        labels = known.get(key)
-        if labels is None:
+        known = self._known.get(key)
+        if known is None:
             labels = self.labels.labels(ex)
-            if len(known) >= LABEL_CACHE:
-                known.clear()
-            known[key] = labels
-        return labels
+            with self.store.lock:
+                known = (labels, self.store.series(labels))
+            if len(self._known) >= LABEL_CACHE:
+                self._known.clear()
+            self._known[key] = known
+        return known
 
     def export_metrics(self) -> None:
         if self._client is None:
@@ -228,7 +241,13 @@ class Exporter:
         return out
 
 
-def _stdout(text: str) -> None:
+def _stdout(data: bytes) -> None:
+    """Writes to the process's stdout, after any text already buffered there."""
     stream = sys.stdout
-    stream.write(text)
     stream.flush()
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:  # a text-only stream (replaced by a test harness, say)
+        stream.write(data.decode())
+    else:
+        buffer.write(data)
+        buffer.flush()

@@ -217,3 +217,17 @@ class ListenerTelemetry:
             if isinstance(peer, tuple) and len(peer) >= 2:
                 ex.peer_address = f"{peer[0]}:{peer[1]}"
         self.sink.put(ex)
+
+
+def head_size(head: RequestHead | None) -> int:
+    """The size of a request head as it came on the wire (a record counts body bytes only).
+
+    For the exporter thread's metrics; here because this module is compiled (a C loop)."""
+    if head is None:
+        return 0
+    size = len(head.method) + len(head.target) + 12
+    for name in head.names:
+        size += len(name) + 4
+    for value in head.values:
+        size += len(value)
+    return size

@@ -12,7 +12,7 @@ import threading
 from bisect import bisect_left
 
 from controlplane.api.telemetry import BUCKETS, LABELS, TCP_LABELS
-from sidecar.telemetry.hooks import Exchange
+from sidecar.telemetry.hooks import Exchange, head_size
 
 Labels = tuple[str, ...]
 _N = len(BUCKETS) + 1
@@ -68,21 +68,29 @@ class MetricStore:
         self.tcp: dict[Labels, TcpSeries] = {}
         self.dropped = 0
 
-    def record(self, ex: Exchange, labels: Labels, wall_end_ns: int) -> None:
-        """Counts one exchange under ``labels`` (25 values, LABELS order)."""
+    def series(self, labels: Labels) -> HttpSeries | None:
+        """The HTTP series of ``labels`` (25 values, LABELS order), new if the bound allows, else
+        None. Series are never removed, so callers may keep what this returns."""
         series = self.http.get(labels)
-        if series is None:
-            if len(self.http) + len(self.tcp) >= self.max_series:
-                self.dropped += 1
-                return
+        if series is None and len(self.http) + len(self.tcp) < self.max_series:
             series = self.http[labels] = HttpSeries()
+        return series
+
+    def record(
+        self, ex: Exchange, labels: Labels, series: HttpSeries | None, wall_offset: float
+    ) -> None:
+        """Counts one exchange in ``series`` (that of ``labels``; None: dropped, past the bound).
+        ``wall_offset`` turns the loop's clock into Unix time (for exemplars)."""
+        if series is None:
+            self.dropped += 1
+            return
         ms = (ex.end - ex.start) * 1000.0
         series.requests += 1
         series.duration.observe(ms)
-        series.request_bytes.observe(ex.rx + head_size(ex))
+        series.request_bytes.observe(ex.rx + head_size(ex.head))
         series.response_bytes.observe(ex.tx)
         if ex.sampled:
-            series.exemplar = (ex.trace_id, ex.span_id, ms, wall_end_ns)
+            series.exemplar = (ex.trace_id, ex.span_id, ms, int((ex.end + wall_offset) * 1e9))
         if ex.tunnel:
             self._record_tcp(ex, labels[: len(TCP_LABELS)])
 
@@ -97,15 +105,6 @@ class MetricStore:
         series.closed += 1
         series.received += ex.rx
         series.sent += ex.tx
-
-
-def head_size(ex: Exchange) -> int:
-    """The size of the request head as it came on the wire (the record counts body bytes)."""
-    head = ex.head
-    if head is None:
-        return 0
-    fields = sum(map(len, head.names)) + sum(map(len, head.values))
-    return len(head.method) + len(head.target) + 12 + fields + 4 * len(head.names)
 
 
 def _escape(value: str) -> str:

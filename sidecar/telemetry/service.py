@@ -28,9 +28,9 @@ class Telemetry:
         config: SidecarConfig,
         *,
         clock: Callable[[], float] = time.monotonic,
-        write: Callable[[str], None] | None = None,
+        write: Callable[[bytes], None] | None = None,
     ) -> None:
-        """``clock`` times exchanges (monotonic seconds); ``write`` takes access log text
+        """``clock`` times exchanges (monotonic seconds); ``write`` takes access log lines, UTF-8
         (stdout by default)."""
         self.config = config
         settings = config.telemetry

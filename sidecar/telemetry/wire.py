@@ -93,14 +93,14 @@ def span(
 
 
 def log_record(
-    *, time_ns: int, observed_ns: int, body: str, trace_id: bytes, span_id: bytes, flags: int
+    *, time_ns: int, observed_ns: int, body: bytes, trace_id: bytes, span_id: bytes, flags: int
 ) -> bytes:
-    """An encoded LogRecord at INFO with a string body."""
+    """An encoded LogRecord at INFO with a string body (``body``: UTF-8)."""
     return b"".join((
         b"\x09" + _FIXED64.pack(time_ns),
         b"\x10\x09",  # severity_number = SEVERITY_NUMBER_INFO
         b"\x1a\x04INFO",
-        field(5, field(1, body.encode("utf-8", "replace"))),
+        field(5, field(1, body)),
         b"\x45" + _FIXED32.pack(flags),
         field(9, trace_id),
         field(10, span_id),

@@ -39,7 +39,11 @@ def telemetry(name: str, namespace: str, spec: dict[str, object]) -> dict[str, o
 async def start(mesh: Bookinfo, sink: OtlpSink, service: str) -> Sidecar:
     await mesh.app(service)
     settings = TelemetryConfig(
-        otlp_endpoint=sink.url, sampling_percent=0.0, flush_interval_s=0.02, access_log="all"
+        otlp_endpoint=sink.url,
+        sampling_percent=0.0,
+        flush_interval_s=0.02,
+        access_log="all",
+        access_log_otlp=True,
     )
     return await mesh.sidecar(mesh.config(service, telemetry=settings))
 

@@ -115,7 +115,7 @@ async def test_metrics_reach_the_collector_with_exemplars_of_sampled_requests(
 async def test_access_log_lines_in_istio_text_format_and_as_otlp_records(
     start_pair: StartPair, sink: OtlpSink
 ) -> None:
-    a, _ = await start_pair(sampling_percent=100.0)
+    a, _ = await start_pair(sampling_percent=100.0, access_log_otlp=True)
     await send(a, b"/items", user_agent="probe/1")
     await eventually(lambda: len(sink.logs) == 2, "a log record from each side")
     spans = {s.span_id: s for _, s in sink.spans}
@@ -127,10 +127,23 @@ async def test_access_log_lines_in_istio_text_format_and_as_otlp_records(
     assert TEXT_LOG.match(outbound_line), outbound_line
 
 
+async def test_by_default_access_logs_go_to_stdout_only(
+    start_pair: StartPair, sink: OtlpSink, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = await start_pair(sampling_percent=100.0)
+    await send(a, b"/items", user_agent="probe/1")
+    await eventually(lambda: len(sink.spans) == 2, "a span from each side")
+    await b.shutdown()
+    await a.shutdown()  # flushes stdout, and would post any log record left
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("[")]
+    assert len(lines) == 2 and any(TEXT_LOG.match(x) for x in lines), lines  # one per side
+    assert sink.logs == []  # the OTLP copy is opt-in (access_log_otlp)
+
+
 async def test_access_logs_in_json_and_errors_only(
     start_pair: StartPair, sink: OtlpSink, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    a, b = await start_pair(access_log_format="json", access_log="errors")
+    a, b = await start_pair(access_log_format="json", access_log="errors", access_log_otlp=True)
     await send(a, b"/items")
     await send(a, b"/status/500")
     await eventually(lambda: len(sink.logs) == 2, "the error's two records")

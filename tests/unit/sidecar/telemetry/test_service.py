@@ -59,12 +59,12 @@ def exchange(telemetry: Telemetry, status: int, flag: str = "") -> Exchange:
 
 
 def test_the_exporter_counts_logs_and_drops_without_a_collector() -> None:
-    written: list[str] = []
+    written: list[bytes] = []
     telemetry = Telemetry(config(access_log="errors"), write=written.append)
     for status in (200, 200, 503):
         telemetry.sink.put(exchange(telemetry, status))
     telemetry.exporter.cycle()
-    lines = "".join(written).splitlines()
+    lines = b"".join(written).decode().splitlines()
     assert len(lines) == 1 and '"GET /cart?id=1 HTTP/1.1" 503 - ' in lines[0]
     assert '"ua/1"' in lines[0] and '"cart:9080"' in lines[0]
     text = "\n".join(telemetry.prometheus_lines())

@@ -36,7 +36,7 @@ def test_a_span_with_every_attribute_kind_decodes() -> None:
 
 
 def test_a_log_record_decodes() -> None:
-    record = wire.log_record(time_ns=10, observed_ns=11, body="line", trace_id=b"\x02" * 16,
+    record = wire.log_record(time_ns=10, observed_ns=11, body=b"line", trace_id=b"\x02" * 16,
                              span_id=b"\x03" * 8, flags=1)  # fmt: skip
     body = wire.export_request(b"", b"", [record])
     [decoded] = ExportLogsServiceRequest.FromString(body).resource_logs[0].scope_logs[0].log_records
