@@ -18,6 +18,11 @@ from bench.procs import PROXY_CORE, Proc, ProcessGroup, wait_http_ok, wait_port
 READY_TIMEOUT_S = 20.0
 
 
+# Like for like with the Envoy pair, which keeps no access log and exports nothing; what telemetry
+# costs is bench.telemetry's figure.
+NO_TELEMETRY = {"enabled": False}
+
+
 def _listeners(ports: tuple[int, int, int]) -> dict[str, Any]:
     outbound, inbound, admin = ports
     return {
@@ -43,6 +48,7 @@ def client_config(cert_dir: Path, ports: tuple[int, int, int], server_inbound: i
         "app": {"address": "127.0.0.1", "port": 1},
         "tls": _tls(cert_dir, "client"),
         "listeners": _listeners(ports),
+        "telemetry": NO_TELEMETRY,
         "clusters": [
             {
                 "name": "server",
@@ -62,7 +68,46 @@ def server_config(cert_dir: Path, ports: tuple[int, int, int], app_port: int) ->
         "app": {"address": "127.0.0.1", "port": app_port},
         "tls": _tls(cert_dir, "server"),
         "listeners": _listeners(ports),
+        "telemetry": NO_TELEMETRY,
     }
+
+
+def with_policies(client: dict[str, Any], server: dict[str, Any]) -> None:
+    """What the issue's policy figure asks for, added to the pair's configs: a route table of 100
+    routes with retries (99 that never match come first, so every request is checked against
+    all), a TrafficPolicy's settings on the cluster (least request, outlier detection, circuit
+    breakers), and an ALLOW AuthorizationPolicy of 20 rules whose last one admits the client."""
+    entries = [
+        {
+            "route": "bench/routes",
+            "rule": i,
+            "match": {"path": {"type": "PathPrefix", "value": f"/never-{i:02d}"}},
+            "backends": [{"cluster": "server"}],
+            "retry": {"attempts": 2, "codes": [503]},
+        }
+        for i in range(99)
+    ]
+    entries.append(
+        {**entries[0], "rule": 99, "match": {"path": {"type": "PathPrefix", "value": "/"}}}
+    )
+    client["virtual_hosts"] = [{"name": "server", "hosts": ["server"], "routes": entries}]
+    cluster = client["clusters"][0]
+    cluster["load_balancer"] = {"policy": "least_request"}
+    cluster["outlier_detection"] = {"consecutive_5xx": 5}
+    cluster["circuit_breakers"] = {"max_connections": 1024, "max_pending_requests": 1024}
+    rules = [
+        {"from": [{"source": {"principals": [f"cluster.local/ns/default/sa/other-{i}"]}}]}
+        for i in range(19)
+    ]
+    rules.append({"from": [{"source": {"principals": [CLIENT_ID.removeprefix("spiffe://")]}}]})
+    server["authorization_policies"] = [
+        {
+            "apiVersion": "glassmesh.io/v1alpha1",
+            "kind": "AuthorizationPolicy",
+            "metadata": {"name": "bench", "namespace": "default"},
+            "spec": {"action": "ALLOW", "rules": rules},
+        }
+    ]
 
 
 def start_sidecar(group: ProcessGroup, name: str, config: Any, directory: Path) -> Proc:
@@ -74,13 +119,16 @@ def start_sidecar(group: ProcessGroup, name: str, config: Any, directory: Path) 
 
 
 def start_glassmesh_pair(
-    group: ProcessGroup, directory: Path, app_port: int, ports: list[int]
+    group: ProcessGroup, directory: Path, app_port: int, ports: list[int], *, policies: bool = False
 ) -> tuple[list[Proc], int]:
-    """Start the server sidecar then the client sidecar; return both and the outbound port."""
+    """Start the server sidecar then the client sidecar (with ``policies``: with_policies);
+    return both and the outbound port."""
     client_ports = (ports[0], ports[1], ports[2])
     server_ports = (ports[3], ports[4], ports[5])
     server = server_config(directory, server_ports, app_port)
     client = client_config(directory, client_ports, server_inbound=server_ports[1])
+    if policies:
+        with_policies(client, server)
     proc_s = start_sidecar(group, "glassmesh-server", server, directory)
     proc_c = start_sidecar(group, "glassmesh-client", client, directory)
     procs = [proc_c, proc_s]

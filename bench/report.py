@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-TARGETS = ("direct", "envoy", "glassmesh")
+TARGETS = ("direct", "envoy", "glassmesh", "policies")
 LATENCY_KEYS = ("p50_ms", "p90_ms", "p99_ms")
 # Ratio rows of the report: (name, key in the target's JSON). Lower is better except for rps.
 RATIO_KEYS = (
@@ -120,14 +120,16 @@ def target_json(result: TargetResult, direct: TargetResult | None) -> dict[str, 
 
 
 def compute_ratios(targets: dict[str, dict[str, Any]]) -> dict[str, float | None]:
-    """glassmesh / envoy for throughput, added latency and RSS (None where not measurable)."""
-    ours = targets.get("glassmesh", {})
-    ref = targets.get("envoy", {})
-    if not (ours.get("ok") and ref.get("ok")):
-        ours = ref = {}
-    return {
-        f"glassmesh_envoy_{name}": ratio(ours.get(key), ref.get(key)) for name, key in RATIO_KEYS
-    }
+    """glassmesh / envoy, and policies / glassmesh (what the policies cost), for throughput,
+    added latency and RSS (None where not measurable)."""
+    out: dict[str, float | None] = {}
+    for prefix, num, den in (("glassmesh_envoy", "glassmesh", "envoy"),
+                             ("policies_glassmesh", "policies", "glassmesh")):  # fmt: skip
+        ours, ref = targets.get(num, {}), targets.get(den, {})
+        if not (ours.get("ok") and ref.get("ok")):
+            ours = ref = {}
+        out |= {f"{prefix}_{name}": ratio(ours.get(key), ref.get(key)) for name, key in RATIO_KEYS}
+    return out
 
 
 def build_document(results: list[TargetResult], meta: dict[str, Any]) -> dict[str, Any]:

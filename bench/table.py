@@ -59,6 +59,17 @@ def render_table(document: dict[str, Any]) -> Table:
     ratios = document["ratios"]
     ratio_cells = [fmt(ratios.get(RATIO_COLUMNS.get(key, "")), "{:.2f}x") for _, key, _ in COLUMNS]
     table.add_row("glassmesh/envoy", *[c if c != "-" else "" for c in ratio_cells], style="bold")
+    if "policies" in present:
+        cells = [
+            fmt(
+                ratios.get(
+                    RATIO_COLUMNS.get(key, "").replace("glassmesh_envoy", "policies_glassmesh")
+                ),
+                "{:.2f}x",
+            )
+            for _, key, _ in COLUMNS
+        ]
+        table.add_row("policies/glassmesh", *[c if c != "-" else "" for c in cells], style="bold")
     return table
 
 

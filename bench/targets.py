@@ -1,4 +1,5 @@
-"""The three targets: direct (nginx itself), the Envoy pair and the glassmesh pair.
+"""The targets: direct (nginx itself), the Envoy pair, the glassmesh pair, and the glassmesh pair
+with policies (100 routes, a TrafficPolicy, a 20-rule AuthorizationPolicy, retries).
 
 A pair is started just before it is measured and stopped right after, so only one proxy pair
 shares the proxy core with nginx at any time.
@@ -42,9 +43,13 @@ def start(name: str, stage: Stage) -> tuple[dict[str, Proc], int]:
             stage.group, stage.envoy, stage.directory, stage.nginx_port, ports
         )
         return {"client": client, "server": server}, port
-    if name == "glassmesh":
+    if name in ("glassmesh", "policies"):
         (client, server), port = start_glassmesh_pair(
-            stage.group, stage.directory, stage.nginx_port, free_ports(6)
+            stage.group,
+            stage.directory,
+            stage.nginx_port,
+            free_ports(6),
+            policies=name == "policies",
         )
         return {"client": client, "server": server}, port
     raise ValueError(f"unknown target {name!r}")

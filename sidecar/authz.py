@@ -51,21 +51,25 @@ class Request:
         self.fields = fields
 
 
-def _matcher(pattern: str) -> Callable[[str | None], bool]:
-    if pattern == "*":
-        return lambda value: value is not None
-    if pattern.endswith("*"):
-        prefix = pattern[:-1]
-        return lambda value: value is not None and value.startswith(prefix)
-    if pattern.startswith("*"):
-        suffix = pattern[1:]
-        return lambda value: value is not None and value.endswith(suffix)
-    return lambda value: value == pattern
-
-
 def _any_of(patterns: Sequence[str]) -> Callable[[str | None], bool]:
-    matchers = [_matcher(p) for p in patterns]
-    return lambda value: any(m(value) for m in matchers)
+    """One test for a list of patterns: a set lookup for the exact ones, one startswith and one
+    endswith call (with tuples) for the rest."""
+    exact = frozenset(p for p in patterns if "*" not in p)
+    prefixes = tuple(p[:-1] for p in patterns if p.endswith("*") and p != "*")
+    suffixes = tuple(p[1:] for p in patterns if p.startswith("*") and p != "*" and p[1:])
+    present = "*" in patterns
+
+    def test(value: str | None) -> bool:
+        if value is None:
+            return False
+        return (
+            present
+            or value in exact
+            or (bool(prefixes) and value.startswith(prefixes))
+            or (bool(suffixes) and value.endswith(suffixes))
+        )
+
+    return test
 
 
 def _field_test(
@@ -119,13 +123,22 @@ def _rule(rule: AuthorizationRule, deny: bool) -> Test:
     )
 
 
+CACHE_SIZE = 4096
+
+
 class Authorizer:
-    """The compiled policies that apply to one workload."""
+    """The compiled policies that apply to one workload. Decisions that depend on no header are
+    remembered (by principal, method, path and host; at most CACHE_SIZE, then forgotten at once),
+    so a hot endpoint costs a dictionary lookup."""
 
     def __init__(
         self, policies: Sequence[AuthorizationPolicy], namespace: str, labels: Mapping[str, str]
     ) -> None:
         mine = [p for p in policies if _applies(p, namespace, labels)]
+        self._cacheable = not any(
+            c.key.startswith("request.headers[") for p in mine for r in p.spec.rules for c in r.when
+        )
+        self._cache: dict[tuple[str | None, str, str, str], bool] = {}
         self.names = sorted(f"{p.metadata.namespace}/{p.metadata.name}" for p in mine)
         self._deny = [_rule(r, True) for p in mine if p.spec.action == "DENY" for r in p.spec.rules]
         allows = [p for p in mine if p.spec.action == "ALLOW"]
@@ -139,6 +152,17 @@ class Authorizer:
 
     def allows(self, request: Request) -> bool:
         """Whether ``request`` may reach the app."""
+        if not self._cacheable:
+            return self._decide(request)
+        key = (request.principal, request.method, request.path, request.host)
+        decision = self._cache.get(key)
+        if decision is None:
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()
+            decision = self._cache[key] = self._decide(request)
+        return decision
+
+    def _decide(self, request: Request) -> bool:
         if any(rule(request) for rule in self._deny):
             return False
         return not self._allow_applies or any(rule(request) for rule in self._allow)

@@ -64,6 +64,7 @@ class Entry:
         "path_pattern",
         "query",
         "retry",
+        "segment",
         "timeout_s",
         "total",
         "try_timeout_s",
@@ -94,6 +95,9 @@ class Entry:
         self.path_kind = path_kind
         self.path = path.rstrip(b"/") if path_kind == PREFIX else path
         self.path_pattern = re.compile(path) if path_kind == REGEX else None
+        # The first path segment every request this entry matches starts with (None: any).
+        first = _first_segment(self.path) if path_kind != REGEX else b""
+        self.segment: bytes | None = first or None
         self.method = method
         self.headers = headers
         self.query = query
@@ -146,17 +150,25 @@ class Entry:
 
 
 class VirtualHost:
-    """The entries of one Service, in precedence order."""
+    """The entries of one Service, in precedence order, indexed by the first path segment they
+    need: a request is only checked against the entries that could match it (a table of many
+    prefixes costs a dictionary lookup, not a scan)."""
 
-    __slots__ = ("entries", "name")
+    __slots__ = ("_any", "_by_segment", "entries", "name")
 
     def __init__(self, name: str, entries: list[Entry]) -> None:
         self.name = name
         self.entries = entries
+        self._any = [e for e in entries if e.segment is None]
+        segments = {e.segment for e in entries if e.segment is not None}
+        self._by_segment = {
+            s: [e for e in entries if e.segment is None or e.segment == s] for s in segments
+        }
 
     def find(self, head: RequestHead, path: bytes) -> Entry | None:
         """The first entry that matches, or None."""
-        for entry in self.entries:
+        candidates = self._by_segment.get(_first_segment(path), self._any)
+        for entry in candidates:
             if entry.matches(head, path):
                 return entry
         return None
@@ -172,6 +184,16 @@ class RouteTable:
     ) -> None:
         self.hosts = hosts
         self.clusters = clusters
+
+
+def _first_segment(path: bytes) -> bytes:
+    """``api`` of ``/api/v1?x``; empty for ``/`` or ``/?x``."""
+    end = len(path)
+    for stop in (b"/", b"?"):
+        found = path.find(stop, 1)
+        if 0 <= found < end:
+            end = found
+    return path[1:end]
 
 
 def _field(head: RequestHead, name: bytes) -> bytes | None:

@@ -22,13 +22,14 @@ import uvloop
 from aiohttp import web
 
 from controlplane.api.sidecar import Address, ClusterConfig, EndpointConfig, SidecarConfig
+from controlplane.api.snapshot import Snapshot
 from sidecar.admin import make_app
-from sidecar.authz import Authorizer
+from sidecar.authz import Authorizer, peer_mode
 from sidecar.http1.codec import DecoderLimits
 from sidecar.inbound import InboundPolicy
 from sidecar.outbound import OutboundPolicy
 from sidecar.routing import RouteTable
-from sidecar.tables import Tables
+from sidecar.tables import SnapshotRejected, Tables
 from sidecar.transport.downstream import DownstreamConnection
 from sidecar.transport.listener import ListenerContext, Policy, Timeouts
 from sidecar.transport.pool import Cluster, ClusterSettings, Endpoint
@@ -93,7 +94,9 @@ class Sidecar:
         self._contexts: dict[str, ListenerContext] = {}
         self._servers: dict[str, asyncio.Server | SniffingListener] = {}
         self.sniffer: SniffingListener | None = None
-        self.peer_mode = "STRICT"  # PeerAuthentication, from the control plane
+        self.peer_mode = "STRICT"  # PeerAuthentication: from the file or the control plane
+        if self.link is None:
+            self._static_policies()
         self._admin: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -138,6 +141,18 @@ class Sidecar:
         except (TlsMaterialError, OSError, ValueError) as exc:
             raise SidecarStartError(str(exc)) from None
         return None
+
+    def _static_policies(self) -> None:
+        """Standalone mode: the file's virtual hosts and inbound policies, checked as a pushed
+        snapshot would be. Raises SidecarStartError."""
+        config = self.config
+        try:
+            plan = self.tables.prepare(Snapshot(version=0, virtual_hosts=config.virtual_hosts))
+        except SnapshotRejected as exc:
+            raise SidecarStartError(f"virtual_hosts: {exc}") from None
+        authorizer = Authorizer(config.authorization_policies, config.namespace, config.labels)
+        mode = peer_mode(config.peer_authentications, config.namespace, config.labels)
+        self._swap(plan.commit(), None if authorizer.empty else authorizer, mode)
 
     def _swap(self, table: RouteTable, authorizer: Authorizer | None, peer_mode: str) -> None:
         """Puts new config in force: each policy's reference is replaced in one assignment."""

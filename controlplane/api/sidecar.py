@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 import msgspec
 
 from controlplane.api.identity import is_spiffe_id
+from controlplane.api.resources import AuthorizationPolicy, PeerAuthentication
+from controlplane.api.routes import VirtualHost
 from controlplane.api.telemetry import TelemetryConfig
 
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
@@ -218,7 +220,18 @@ class SidecarConfig(_Config, frozen=True):
     # admin listener is not on a loopback address.
     admin_token_file: str | None = None
 
+    # Standalone mode (no control_plane): routes and inbound policies from this file, in the
+    # shapes the control plane pushes (controlplane/api/routes.py and the resource kinds).
+    virtual_hosts: list[VirtualHost] = []
+    authorization_policies: list[AuthorizationPolicy] = []
+    peer_authentications: list[PeerAuthentication] = []
+
     def __post_init__(self) -> None:
+        pushed = self.virtual_hosts or self.authorization_policies or self.peer_authentications
+        if self.control_plane is not None and pushed:
+            raise ValueError(
+                "virtual_hosts: with control_plane, routes and policies come from the control plane"
+            )
         _check_spiffe_id(self.identity, "identity")
         if self.tls is not None and self.control_plane is not None:
             raise ValueError("control_plane: give either tls or control_plane, not both")

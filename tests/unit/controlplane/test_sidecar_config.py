@@ -93,3 +93,19 @@ def test_a_token_on_the_command_line_replaces_the_files_token_file() -> None:
     config = decode_sidecar_config(CP_BASE, control_plane={"token": "gmj1.x.y"})
     assert config.control_plane is not None
     assert (config.control_plane.token, config.control_plane.token_file) == ("gmj1.x.y", None)
+
+
+def test_routes_and_policies_in_the_file_are_for_standalone_mode_only() -> None:
+    extra = (
+        "virtual_hosts:\n"
+        " - {name: api, hosts: [api],\n"
+        "    routes: [{route: local/r, rule: 0, backends: [{cluster: api}]}]}\n"
+        "peer_authentications:\n"
+        " - {apiVersion: glassmesh.io/v1alpha1, kind: PeerAuthentication,\n"
+        "    metadata: {name: p}, spec: {mtls: {mode: PERMISSIVE}}}\n"
+    )
+    config = decode_sidecar_config(BASE + extra)
+    assert config.virtual_hosts[0].routes[0].backends[0].cluster == "api"
+    assert config.peer_authentications[0].spec.mtls is not None
+    with pytest.raises(ConfigError, match="virtual_hosts: with control_plane"):
+        decode_sidecar_config(CP_BASE + extra)

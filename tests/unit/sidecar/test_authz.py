@@ -114,3 +114,17 @@ def test_the_most_specific_peer_authentication_wins() -> None:
     assert peer_mode([workload, mesh, namespace], "default", labels) == "DISABLE"
     assert peer_mode([workload, namespace], "default", {"app": "ratings"}) == "STRICT"
     assert peer_mode([peer("PERMISSIVE", "jobs")], "default", labels) == "STRICT"
+
+
+def test_remembered_decisions_never_cover_a_header_condition() -> None:
+    header = policy("ALLOW", [{"when": [{"key": "request.headers[X-Tenant]", "values": ["a*"]}]}])
+    a = authorizer(header)
+    assert a.allows(request(x_tenant=b"acme"))
+    assert not a.allows(request(x_tenant=b"bravo"))  # same caller, method and path
+    b = authorizer(policy("ALLOW", [{"to": [{"operation": {"paths": ["/ok"]}}]}]))
+    assert [b.allows(request(path=p)) for p in (b"/ok", b"/no", b"/ok", b"/no")] == [
+        True,
+        False,
+        True,
+        False,
+    ]
