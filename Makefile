@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# setup.py compiles the sidecar's request path with mypyc, in place (ADR 0003); this stamp
-# rebuilds it whenever a sidecar source changes, so tests never run a stale compiled module.
+# setup.py compiles the sidecar's request path and the collector's per-span loops with mypyc, in
+# place (ADR 0003); this stamp rebuilds them whenever a source of either changes, so tests never
+# run a stale compiled module.
 MYPYC := $(VENV)/.mypyc
-SIDECAR_SOURCES := $(wildcard sidecar/*.py sidecar/*/*.py)
+COMPILED_SOURCES := $(wildcard sidecar/*.py sidecar/*/*.py collector/*/*.py)
 
 .PHONY: demo test check bench install clean
 
@@ -17,7 +18,7 @@ $(STAMP): pyproject.toml setup.py
 	touch $(STAMP)
 	touch $(MYPYC)
 
-$(MYPYC): $(STAMP) $(SIDECAR_SOURCES)
+$(MYPYC): $(STAMP) $(COMPILED_SOURCES)
 	$(PY) setup.py --quiet build_ext --inplace
 	touch $(MYPYC)
 
