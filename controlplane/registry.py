@@ -20,6 +20,7 @@ from controlplane.registry_journal import RegistryJournal
 
 InstanceKey = tuple[str, str, int]  # (identity, address, port)
 DEFAULT_LEASE_S = 15.0
+RESTART_GRACE_S = 30.0  # a sidecar's longest reconnect backoff (sidecar.config_client)
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,8 @@ class Instance:
 class Registry:
     """Instances with leases. Not thread-safe: one owner, one event loop. With a journal, each
     change (not a renewal) is also written to SQLite, briefly, and instances recorded there are
-    back at construction, each with a fresh lease."""
+    back at construction, each with a fresh lease plus the time a sidecar may take to reconnect
+    (``RESTART_GRACE_S``)."""
 
     def __init__(
         self,
@@ -59,8 +61,12 @@ class Registry:
         self._listeners: list[Callable[[], None]] = []
         self._journal = None
         if journal is not None:
+            # Sidecars reconnect with backoff (at most RESTART_GRACE_S apart): until they are
+            # back, the instances they registered before the restart stay.
             for identity, registration in journal.load():
-                self.register(identity, registration)
+                key = self.register(identity, registration)
+                grace = self.clock() + self.lease_s + RESTART_GRACE_S
+                self._instances[key] = dataclasses.replace(self._instances[key], expires_at=grace)
             self._journal = journal
 
     @property

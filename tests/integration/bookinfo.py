@@ -111,11 +111,11 @@ class Bookinfo:
             await self.control.shutdown()
             self.control = None
 
-    async def start_control_process(self, port: int) -> str:
+    async def start_control_process(self, port: int, lease: str = "15s") -> str:
         """A control plane in a child process (``glassmesh controlplane``) on ``port``."""
         argv = ["-m", "controlplane.cli", "controlplane", "--data-dir", str(self.data_dir)]
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, *argv, "--listen", f"127.0.0.1:{port}",
+            sys.executable, *argv, "--listen", f"127.0.0.1:{port}", "--lease", lease,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
         self.url = f"https://127.0.0.1:{port}"

@@ -104,7 +104,7 @@ def test_a_registry_with_a_journal_comes_back_with_every_instance_on_a_fresh_lea
     clock.now += 14.0
     again = Registry(clock, lease_s=15.0, journal=RegistryJournal(tmp_path))  # a restart
     assert [(i.port, i.ready) for i in again.instances()] == [(9080, True), (9081, False)]
-    clock.now += 14.0  # still within the lease the restart gave them
+    clock.now += 14.0 + 30.0  # the lease the restart gave them, and time to reconnect
     assert ports(again) == [9080]
     clock.now += 2.0
     again.expire()
