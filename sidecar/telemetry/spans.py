@@ -57,6 +57,39 @@ def error_type(ex: Exchange) -> str:
     return ""
 
 
+_MESH_CACHE = 4096
+_mesh_attributes: dict[tuple[Labels, bool, str], bytes] = {}
+
+
+def mesh_attributes(labels: Labels, inbound: bool, cluster: str) -> bytes:
+    """The encoded attributes that follow from an exchange's labels, side and cluster (the
+    same for every exchange of a series, so encoded once). Called by the exporter thread only."""
+    key = (labels, inbound, cluster)
+    found = _mesh_attributes.get(key)
+    if found is not None:
+        return found
+    attrs: list[tuple[str, str | int | bool]] = [
+        (names.HTTP_STATUS, int(labels[23])),
+        (names.MESH_SOURCE_WORKLOAD, labels[1]),
+        (names.MESH_SOURCE_NAMESPACE, labels[2]),
+        (names.MESH_SOURCE_PRINCIPAL, labels[3]),
+        (names.MESH_DESTINATION_WORKLOAD, labels[9]),
+        (names.MESH_DESTINATION_NAMESPACE, labels[10]),
+        (names.MESH_DESTINATION_PRINCIPAL, labels[11]),
+        (names.MESH_DESTINATION_SERVICE, labels[14]),
+        (names.MESH_RESPONSE_FLAGS, labels[21]),
+        (names.MESH_RETRIES, 0),
+        (names.MESH_MTLS, inbound or labels[11] != names.UNKNOWN),
+    ]
+    if cluster and not inbound:
+        attrs += [(names.MESH_CLUSTER, cluster), (names.PEER_SERVICE, labels[15])]
+    found = wire.attributes(attrs)
+    if len(_mesh_attributes) >= _MESH_CACHE:
+        _mesh_attributes.clear()
+    _mesh_attributes[key] = found
+    return found
+
+
 def to_span(ex: Exchange, labels: Labels, wall_offset: float) -> bytes:
     """The OTLP span of ``ex``, encoded; ``labels`` are its Istio labels, ``wall_offset`` turns
     its monotonic times into Unix time."""
@@ -67,18 +100,7 @@ def to_span(ex: Exchange, labels: Labels, wall_offset: float) -> bytes:
     attrs: list[tuple[str, str | int | bool]] = [
         (names.HTTP_METHOD, method),
         (names.URL_PATH, path),
-        (names.HTTP_STATUS, ex.status),
         (names.SERVER_ADDRESS, host),
-        (names.MESH_SOURCE_WORKLOAD, labels[1]),
-        (names.MESH_SOURCE_NAMESPACE, labels[2]),
-        (names.MESH_SOURCE_PRINCIPAL, labels[3]),
-        (names.MESH_DESTINATION_WORKLOAD, labels[9]),
-        (names.MESH_DESTINATION_NAMESPACE, labels[10]),
-        (names.MESH_DESTINATION_PRINCIPAL, labels[11]),
-        (names.MESH_DESTINATION_SERVICE, labels[14]),
-        (names.MESH_RESPONSE_FLAGS, ex.flag or "-"),
-        (names.MESH_RETRIES, 0),
-        (names.MESH_MTLS, ex.side.inbound or labels[11] != names.UNKNOWN),
         (names.PROTOCOL_VERSION, "1.1" if head is None or head.http11 else "1.0"),
     ]
     if port.isdigit():
@@ -92,24 +114,24 @@ def to_span(ex: Exchange, labels: Labels, wall_offset: float) -> bytes:
     ):
         if value:
             attrs.append((key, value))
-    if ex.cluster is not None and not ex.side.inbound:
-        attrs.append((names.MESH_CLUSTER, ex.cluster.name))
-        attrs.append((names.PEER_SERVICE, labels[15]))
     if ex.endpoint is not None:
         attrs.append((names.MESH_ENDPOINT, f"{ex.endpoint.host}:{ex.endpoint.port}"))
     failure = error_type(ex)
     if failure:
         attrs.append((names.ERROR_TYPE, failure))
+    inbound = ex.side.inbound
+    cluster = ex.cluster.name if ex.cluster is not None else ""
     return wire.span(
         trace_id=ex.trace_id.to_bytes(16, "big"),
         span_id=ex.span_id.to_bytes(8, "big"),
         parent_span_id=ex.parent_id.to_bytes(8, "big") if ex.parent_id else b"",
         name=method,
-        kind=SPAN_KIND_SERVER if ex.side.inbound else SPAN_KIND_CLIENT,
+        kind=SPAN_KIND_SERVER if inbound else SPAN_KIND_CLIENT,
         start_ns=int((ex.start + wall_offset) * 1e9),
         end_ns=int((ex.end + wall_offset) * 1e9),
         attributes=[wire.attribute(k, v) for k, v in attrs],
         error=bool(failure),
         # W3C "sampled", and (OTLP span flags) whether the parent is remote: it always is.
         flags=0x101 | (0x200 if ex.parent_id else 0),
+        encoded_attributes=mesh_attributes(labels, inbound, cluster),
     )

@@ -62,6 +62,12 @@ def attribute(key: str, value: str | int | bool) -> bytes:
     return prefix + field(2, any_value)
 
 
+def attributes(pairs: Sequence[tuple[str, str | int | bool]]) -> bytes:
+    """``pairs`` as the ``attributes`` fields of a Span, for :func:`span`'s
+    ``encoded_attributes``."""
+    return b"".join([field(9, attribute(k, v)) for k, v in pairs])
+
+
 def span(
     *,
     trace_id: bytes,
@@ -74,8 +80,10 @@ def span(
     attributes: Sequence[bytes],
     error: bool,
     flags: int,
+    encoded_attributes: bytes = b"",
 ) -> bytes:
-    """An encoded Span (``attributes`` from :func:`attribute`)."""
+    """An encoded Span (``attributes`` from :func:`attribute`; ``encoded_attributes``: more of
+    them, each already a field, as :func:`attributes` writes them)."""
     parts = [field(1, trace_id), field(2, span_id)]
     if parent_span_id:
         parts.append(field(4, parent_span_id))
@@ -86,6 +94,7 @@ def span(
         b"\x41" + _FIXED64.pack(end_ns),
     ]
     parts += [field(9, a) for a in attributes]
+    parts.append(encoded_attributes)
     if error:
         parts.append(field(15, b"\x18\x02"))  # Status.code = STATUS_CODE_ERROR
     parts.append(b"\x85\x01" + _FIXED32.pack(flags))  # field 16, fixed32

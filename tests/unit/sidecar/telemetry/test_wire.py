@@ -43,3 +43,17 @@ def test_a_log_record_decodes() -> None:
     assert (decoded.time_unix_nano, decoded.observed_time_unix_nano) == (10, 11)
     assert decoded.body.string_value == "line" and decoded.severity_text == "INFO"
     assert decoded.span_id == b"\x03" * 8 and decoded.flags == 1
+
+
+def test_attributes_encoded_ahead_decode_with_the_others() -> None:
+    encoded = wire.span(
+        trace_id=b"\x01" * 16, span_id=b"\x02" * 8, parent_span_id=b"", name="GET", kind=2,
+        start_ns=1, end_ns=2, attributes=[wire.attribute("a", "x")], error=False, flags=0x101,
+        encoded_attributes=wire.attributes([("b", 7), ("c", False)]),
+    )  # fmt: skip
+    body = wire.export_request(b"", b"", [encoded])
+    [span] = ExportTraceServiceRequest.FromString(body).resource_spans[0].scope_spans[0].spans
+    values = {kv.key: kv.value for kv in span.attributes}
+    assert values["a"].string_value == "x" and values["b"].int_value == 7
+    assert values["c"].HasField("bool_value") and values["c"].bool_value is False
+    assert span.flags == 0x101
