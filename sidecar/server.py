@@ -27,6 +27,7 @@ from sidecar.admin import make_app
 from sidecar.authz import Authorizer, peer_mode
 from sidecar.http1.codec import DecoderLimits
 from sidecar.inbound import InboundPolicy
+from sidecar.mirror import STATS as MIRRORS
 from sidecar.outbound import OutboundPolicy
 from sidecar.routing import RouteTable
 from sidecar.tables import SnapshotRejected, Tables
@@ -172,7 +173,8 @@ class Sidecar:
         return self._file_not_after - time.time()
 
     def prometheus_lines(self) -> list[str]:
-        """The sidecar-wide lines of ``/stats/prometheus`` (certificate expiry and rotation)."""
+        """The sidecar-wide lines of ``/stats/prometheus``: certificate, control plane, telemetry,
+        refused plaintext and mirrored requests."""
         lines = [
             f"glassmesh_sidecar_certificate_expiry_seconds {self.certificate_seconds_left():.3f}"
         ]
@@ -180,6 +182,16 @@ class Sidecar:
             lines += self.link.prometheus_lines()
         if self.telemetry is not None:
             lines += self.telemetry.prometheus_lines()
+        if self.sniffer is not None:
+            refused = self.sniffer.plaintext_refused
+            lines.append(f"glassmesh_sidecar_inbound_plaintext_refused_total {refused}")
+        mirrors = MIRRORS
+        lines += [
+            f'glassmesh_sidecar_mirror_requests_total{{outcome="{outcome}"}} {count}'
+            for outcome, count in (
+                ("sent", mirrors.sent), ("failed", mirrors.failed), ("dropped", mirrors.dropped)
+            )
+        ]  # fmt: skip
         return lines
 
     def _read_admin_token(self) -> bytes | None:

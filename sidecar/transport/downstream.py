@@ -142,6 +142,9 @@ class DownstreamConnection(asyncio.Protocol):
         self.closing = True
         if self.exchange is not None:  # cut short, or a tunnel's end
             self.exchange.side.on_complete(self, "" if self._tunnel else stats.DOWNSTREAM_CLOSED)
+        if self._retrying and self._cluster is not None:
+            self._cluster.retries_active -= 1  # give back the retry budget we held
+            self._retrying = False
         up = self._up
         if up is not None:
             self._up = None

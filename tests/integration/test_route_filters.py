@@ -157,3 +157,8 @@ async def test_a_mirrored_request_reaches_the_mirror_and_its_answer_is_dropped(
     assert response.status == 200
     assert json.loads(response.body)["service"] == "reviews"  # the answer is the route's own
     await wait_until(lambda: inbound.rq_total == before + 1, "the copy at ratings")
+    admin = bound(page, "admin")
+    async with mesh.session.get(f"http://{admin[0]}:{admin[1]}/stats/prometheus") as resp:
+        lines = (await resp.text()).splitlines()
+    (sent,) = [line for line in lines if 'mirror_requests_total{outcome="sent"}' in line]
+    assert int(sent.rsplit(" ", 1)[1]) >= 1
