@@ -16,6 +16,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import msgspec
+
 from controlplane.api.resources import Retry
 from controlplane.api.resources.base import parse_duration
 from controlplane.api.routes import RouteEntry, VirtualHost
@@ -92,7 +94,7 @@ class Tables:
             if cfg.name in dynamic:
                 raise SnapshotRejected(f"clusters: {cfg.name!r} appears twice")
             old = self.dynamic.get(cfg.name)
-            if old is not None and _same_connections(old[0], cfg):
+            if old is not None and _same_but_endpoints(old[0], cfg):
                 dynamic[cfg.name] = (cfg, old[1])
                 updates.append((old[1], cfg))
             else:
@@ -135,9 +137,10 @@ def _key(host: str) -> bytes:
         raise SnapshotRejected(f"host {host[:80]!r} is not ASCII") from None
 
 
-def _same_connections(old: ClusterConfig, new: ClusterConfig) -> bool:
-    """Whether connections made for ``old`` are right for ``new`` (same peer identity and TLS)."""
-    return (old.identity, old.tls) == (new.identity, new.tls)
+def _same_but_endpoints(old: ClusterConfig, new: ClusterConfig) -> bool:
+    """Whether ``new`` differs from ``old`` in its endpoints at most: then the cluster stays, with
+    its pools. Another identity, TLS mode, balancer, breaker or outlier setting makes a new one."""
+    return msgspec.structs.replace(old, endpoints=[]) == msgspec.structs.replace(new, endpoints=[])
 
 
 def _check_supported(entry: RouteEntry) -> None:

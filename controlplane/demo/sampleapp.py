@@ -2,7 +2,7 @@
 
 ``GET /reviews/<id>`` answers JSON with the app's version, the caller's identity as the sidecar
 passed it on (``x-forwarded-client-cert``) and the request id; ``/echo...`` answers with the
-method, path, host and headers it received. ``GET /healthz`` answers 200, or 503
+method, path, host and headers it received (after ``delay_ms`` milliseconds if asked). ``GET /healthz`` answers 200, or 503
 after ``POST /healthz/fail`` (until ``POST /healthz/ok``), to show a readiness probe at work. Run it
 with ``python -m controlplane.demo.sampleapp --port N [--version v2]``.
 """
@@ -49,6 +49,9 @@ def make_app(name: str, version: str = "v1") -> web.Application:
         return web.Response(text=f"{request.match_info['state']}\n")
 
     async def echo(request: web.Request) -> web.Response:
+        delay_ms = request.query.get("delay_ms", "")
+        if delay_ms.isdigit():  # a slow answer, for timeouts and circuit breakers (at most 10 s)
+            await asyncio.sleep(min(int(delay_ms), 10_000) / 1000)
         return web.json_response(
             {
                 "service": name,

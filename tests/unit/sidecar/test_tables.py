@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from controlplane.api.routes import RouteEntry, VirtualHost
-from controlplane.api.sidecar import ClusterConfig, EndpointConfig
+from controlplane.api.sidecar import ClusterConfig, EndpointConfig, LoadBalancerConfig
 from controlplane.api.snapshot import Snapshot
 from sidecar.http1.codec import DecoderLimits
 from sidecar.http1.head import RequestHead
@@ -28,6 +28,7 @@ def make_cluster(cfg: ClusterConfig) -> Cluster:
         connect_timeout_s=1.0,
         max_idle=4,
         limits=DecoderLimits(),
+        load_balancer=cfg.load_balancer,
     )
     return Cluster(settings, [Endpoint(e.address, e.port) for e in cfg.endpoints])
 
@@ -219,3 +220,19 @@ def test_a_rules_retry_and_timeouts_reach_its_entry() -> None:
     assert isinstance(plain_host, CompiledHost)
     (plain,) = plain_host.entries
     assert (plain.retry.attempts, plain.retry.codes, plain.timeout_s) == (2, frozenset({503}), 0.0)
+
+
+def test_a_changed_balancer_or_limit_gives_a_new_cluster_and_endpoints_alone_do_not() -> None:
+    tables = applied(clusters=[cluster("reviews", 1)])
+    first = tables.clusters()[0]
+    tables.prepare(snapshot(clusters=[cluster("reviews", 1, 2)])).commit()
+    assert tables.clusters()[0] is first
+    ring = msgspec.structs.replace(
+        cluster("reviews", 1, 2),
+        load_balancer=msgspec.convert(
+            {"policy": "ring_hash", "hash_header": "x-user"}, LoadBalancerConfig
+        ),
+    )
+    tables.prepare(snapshot(clusters=[ring])).commit()
+    assert tables.clusters()[0] is not first
+    assert tables.clusters()[0].settings.load_balancer.policy == "ring_hash"
