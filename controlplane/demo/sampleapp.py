@@ -2,7 +2,8 @@
 
 ``GET /reviews/<id>`` answers JSON with the app's version, the caller's identity as the sidecar
 passed it on (``x-forwarded-client-cert``) and the request id; ``/echo...`` answers with the
-method, path, host and headers it received (after ``delay_ms`` milliseconds if asked). ``GET /healthz`` answers 200, or 503
+method, path, host, headers and body size it received (after ``delay_ms`` milliseconds, and
+with the HTTP ``status``, if asked). ``GET /healthz`` answers 200, or 503
 after ``POST /healthz/fail`` (until ``POST /healthz/ok``), to show a readiness probe at work. Run it
 with ``python -m controlplane.demo.sampleapp --port N [--version v2]``.
 """
@@ -52,6 +53,8 @@ def make_app(name: str, version: str = "v1") -> web.Application:
         delay_ms = request.query.get("delay_ms", "")
         if delay_ms.isdigit():  # a slow answer, for timeouts and circuit breakers (at most 10 s)
             await asyncio.sleep(min(int(delay_ms), 10_000) / 1000)
+        status = request.query.get("status", "200")
+        body = await request.read()
         return web.json_response(
             {
                 "service": name,
@@ -60,7 +63,9 @@ def make_app(name: str, version: str = "v1") -> web.Application:
                 "path": request.path_qs,
                 "host": request.host,
                 "headers": dict(request.headers),
-            }
+                "body_bytes": len(body),
+            },
+            status=int(status) if status.isdigit() and 200 <= int(status) <= 599 else 200,
         )
 
     app = web.Application()

@@ -271,15 +271,15 @@ class DownstreamConnection(asyncio.Protocol):
         if status < 200 and not (status == 101 and self._upgrade):
             self._skip_interim = True  # 1xx interim responses are not forwarded
             return
-        self._resp_started = True
-        self._retry_head = b""
-        request = self._head
-        assert request is not None
         up, cluster = self._up, self._cluster
         if up is not None and cluster is not None:
             cluster.observe(up.endpoint, status)  # outlier detection
             if status in self.retry_policy.codes and self._try_again(retry.STATUS, status):
-                return
+                return  # this answer is dropped with its connection; another try follows
+        self._resp_started = True
+        self._retry_head = b""
+        request = self._head
+        assert request is not None
         framing = encode.reframe(head, request, self._keep_alive, self._upgrade)
         self._switching = status == 101
         self._resp_chunked = framing.chunked
