@@ -11,7 +11,10 @@ COMPILED_SOURCES := $(wildcard sidecar/*.py sidecar/*/*.py collector/*/*.py)
 
 .PHONY: demo test check bench install clean
 
+# The tests run a real Prometheus against the collector: Debian's package, installed if missing.
 $(STAMP): pyproject.toml setup.py
+	command -v prometheus >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,bench]'
