@@ -142,9 +142,12 @@ class Pusher:
         routes = [r for r in self.store.list("HTTPRoute") if isinstance(r, HTTPRoute)]
         policies = [p for p in self.store.list("TrafficPolicy") if isinstance(p, TrafficPolicy)]
         faults = [f for f in self.store.list("Fault") if isinstance(f, Fault)]
+        peers = [
+            p for p in self.store.list("PeerAuthentication") if isinstance(p, PeerAuthentication)
+        ]
         return Snapshot(
             version=self.version,
-            clusters=routing.clusters(self.registry, policies, namespace),
+            clusters=routing.clusters(self.registry, policies, namespace, peers),
             virtual_hosts=routing.virtual_hosts(routes, namespace, faults),
             trust_bundle_pem=self.trust_bundle_pem,
             telemetry=telemetry_config.rules(self.store.list("Telemetry"), namespace),

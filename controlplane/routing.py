@@ -29,6 +29,7 @@ from controlplane.api.resources import (
     RouteMatch,
     TrafficPolicy,
 )
+from controlplane.api.resources.policies import PeerAuthentication, peer_mode
 from controlplane.api.routes import RouteEntry, VirtualHost, WeightedBackend, subset_cluster
 from controlplane.api.sidecar import ClusterConfig, EndpointConfig
 from controlplane.cluster_settings import settings
@@ -61,14 +62,18 @@ def service_of_host(host: str, namespace: str) -> ServiceKey:
 
 
 def clusters(
-    registry: Registry, policies: Sequence[TrafficPolicy], viewer: str
+    registry: Registry,
+    policies: Sequence[TrafficPolicy],
+    viewer: str,
+    peer_authentications: Sequence[PeerAuthentication] = (),
 ) -> list[ClusterConfig]:
     """A cluster for each registered service and for each subset of one a policy defines, with
     the policy's load balancing, connection pool and outlier detection (each of the three a subset
     sets itself replaces the policy's).
 
     Secure naming: a client accepts, as a service's peer, exactly the identities of the instances
-    registered for it."""
+    registered for it. A service all of whose instances are DISABLE (PeerAuthentication) is
+    reached in plaintext."""
     by_service = {service_of_host(p.spec.host, p.metadata.namespace): p for p in policies}
     out: list[ClusterConfig] = []
     for service in registry.services():
@@ -78,6 +83,9 @@ def clusters(
         name = cluster_name(service, viewer)
         policy = by_service.get(service)
         base = settings(policy.spec.trafficPolicy if policy else None)
+        modes = {peer_mode(peer_authentications, i.namespace, i.labels) for i in instances}
+        if modes == {"DISABLE"}:
+            base = {**base, "tls": "plaintext"}
         out.append(_cluster(name, cluster_hosts(service, viewer)[1:], identities, ready, base))
         for subset in policy.spec.subsets if policy else []:
             members = [i for i in ready if subset.labels.items() <= i.labels.items()]
@@ -93,12 +101,12 @@ def _cluster(
     members: Sequence[Instance],
     policy: dict[str, Any],
 ) -> ClusterConfig:
+    plaintext = policy.get("tls") == "plaintext"
     return ClusterConfig(
         name=name,
         hosts=hosts,
-        identity=identities[0],
-        identities=identities[1:],
-        tls="mtls",
+        identity=None if plaintext else identities[0],
+        identities=[] if plaintext else identities[1:],
         endpoints=[EndpointConfig(address=i.address, port=i.port) for i in members],
         **policy,
     )

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from controlplane.api.resources.policies import peer_mode
 from controlplane.api.sidecar import ControlPlaneConfig, SidecarConfig
 from controlplane.api.snapshot import Registration, Snapshot
 from controlplane.api.telemetry import TelemetryRule
@@ -27,7 +28,7 @@ from sidecar.agent import (
     HttpsRequester,
     IssuedCertificate,
 )
-from sidecar.authz import Authorizer, peer_mode
+from sidecar.authz import Authorizer
 from sidecar.backoff import Backoff
 from sidecar.config_client import ConfigClient, Rejected, StreamSettings
 from sidecar.readiness import ReadinessProbe

@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING
 import uvloop
 from aiohttp import web
 
+from controlplane.api.resources.policies import peer_mode
 from controlplane.api.sidecar import Address, ClusterConfig, EndpointConfig, SidecarConfig
 from controlplane.api.snapshot import Snapshot
 from sidecar.admin import make_app
-from sidecar.authz import Authorizer, peer_mode
+from sidecar.authz import Authorizer
 from sidecar.http1.codec import DecoderLimits
 from sidecar.inbound import InboundPolicy
 from sidecar.mirror import STATS as MIRRORS

@@ -152,3 +152,22 @@ async def test_peer_authentication_strict_refuses_plaintext_and_permissive_serve
     await mesh.apply(peer_authentication("STRICT"))
     await wait_until(lambda: reviews.peer_mode == "STRICT", "STRICT again")
     assert await plaintext_get(reviews) == b""
+
+
+async def test_peer_authentication_disable_makes_clients_connect_in_plaintext(
+    mesh: Bookinfo,
+) -> None:
+    await mesh.start_control()
+    await mesh.start("reviews")
+    page = await mesh.start("productpage")
+    await wait_until(lambda: bool(endpoint_ports(page, "reviews")), "the reviews endpoint")
+    await mesh.apply(peer_authentication("DISABLE"))
+
+    def plaintext() -> bool:
+        found = [c for c in page.tables.clusters() if c.name == "reviews"]
+        return bool(found) and found[0].settings.ssl is None and bool(found[0].endpoints)
+
+    await wait_until(plaintext, "a plaintext cluster for reviews")
+    response = await raw_get(page, b"/reviews/1")
+    assert response.status == 200
+    assert json.loads(response.body)["caller"] is None  # no mTLS, so no identity to pass on

@@ -3,6 +3,7 @@ PeerAuthentication, Telemetry and Fault."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Literal
 
 import msgspec
@@ -227,3 +228,30 @@ class Fault(Resource, frozen=True, kw_only=True):
     apiVersion: Literal["glassmesh.io/v1alpha1"] = GLASSMESH_V1ALPHA1
     kind: Literal["Fault"] = "Fault"
     spec: FaultSpec
+
+
+def peer_mode(
+    policies: Sequence[PeerAuthentication], namespace: str, labels: Mapping[str, str]
+) -> str:
+    """A workload's PeerAuthentication mode: a policy selecting it wins over its namespace's
+    selector-less one, which wins over the mesh-wide one; STRICT when none applies. The sidecar
+    admits connections by it; the control plane tells clients of an all-DISABLE service to
+    connect in plaintext."""
+    best: tuple[int, str] | None = None
+    for policy in policies:
+        rank = _peer_rank(policy, namespace, labels)
+        if rank and policy.spec.mtls is not None and (best is None or rank > best[0]):
+            best = (rank, policy.spec.mtls.mode)
+    return best[1] if best else "STRICT"
+
+
+def _peer_rank(policy: PeerAuthentication, namespace: str, labels: Mapping[str, str]) -> int:
+    """3 for a workload policy, 2 for the namespace's, 1 mesh-wide, 0 if it does not apply."""
+    selector = policy.spec.selector
+    if policy.is_mesh_wide():
+        return 1
+    if policy.metadata.namespace != namespace:
+        return 0
+    if selector is None:
+        return 2
+    return 3 if selector.matchLabels.items() <= labels.items() else 0

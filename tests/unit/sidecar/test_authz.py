@@ -7,7 +7,8 @@ from typing import Any
 import msgspec
 
 from controlplane.api.resources import AuthorizationPolicy, decode_resource
-from sidecar.authz import Authorizer, Request, peer_mode
+from controlplane.api.resources.policies import peer_mode
+from sidecar.authz import Authorizer, Request
 
 WEB = "spiffe://cluster.local/ns/default/sa/web"
 BATCH = "spiffe://cluster.local/ns/jobs/sa/batch"
