@@ -5,13 +5,16 @@ attempts, and forged identity headers."""
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 
+from controlplane import ca
 from sidecar.server import Sidecar
 from tests.integration.bookinfo import Bookinfo, endpoint_ports, wait_until
 from tests.integration.mesh import bound
@@ -171,3 +174,33 @@ async def test_peer_authentication_disable_makes_clients_connect_in_plaintext(
     response = await raw_get(page, b"/reviews/1")
     assert response.status == 200
     assert json.loads(response.body)["caller"] is None  # no mTLS, so no identity to pass on
+
+
+async def test_a_root_added_to_the_pushed_trust_bundle_is_trusted_for_new_connections(
+    mesh: Bookinfo, tmp_path: Path
+) -> None:
+    await mesh.start_control()
+    reviews = await mesh.start("reviews")
+    await wait_until(lambda: reviews.ready, "the first snapshot")
+    new_root = ca.create_root()  # the root being rotated in
+    cert, key = ca.write_workload(new_root, f"spiffe://{PRODUCTPAGE}", tmp_path, "rotated")
+    client = ssl.create_default_context(cafile=mesh.data_dir / "ca" / "ca.pem")
+    client.check_hostname = False
+    client.load_cert_chain(cert, key)
+
+    async def call() -> bytes:
+        try:
+            async with connect(bound(reviews, "inbound"), client) as conn:
+                await conn.send(b"GET /reviews/1 HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n")
+                return await conn.read_all()
+        except (ssl.SSLError, ConnectionError):
+            return b""
+
+    assert await call() == b""  # a certificate from a root the mesh does not trust yet
+    assert reviews.link is not None and reviews.link.snapshot is not None
+    current = reviews.link.snapshot
+    bundle = current.trust_bundle_pem + new_root.cert_pem().decode()
+    reviews.link.apply(msgspec.structs.replace(current, trust_bundle_pem=bundle))
+    answer = await call()
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert f"spiffe://{PRODUCTPAGE}" in json.loads(answer.split(b"\r\n\r\n", 1)[1])["caller"]
