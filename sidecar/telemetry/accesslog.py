@@ -72,6 +72,10 @@ class TextLines:
             ex.authority or b"-", self._upstream(ex), ex.peer_address.encode() or b"-",
         )  # fmt: skip
 
+    def lines(self, batch: list[Exchange], wall_offset: float) -> list[bytes]:
+        """The lines of ``batch``, in order."""
+        return [self.line(ex, wall_offset) for ex in batch]
+
     def _upstream(self, ex: Exchange) -> bytes:
         """``"host:port" cluster`` of the exchange (``"-" -`` for neither)."""
         key: object = ex.endpoint if ex.endpoint is not None else ex.cluster

@@ -25,13 +25,12 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from controlplane.api.telemetry import TelemetryConfig
 from sidecar.telemetry import accesslog, otlp
 from sidecar.telemetry.hooks import Exchange, Sink
-from sidecar.telemetry.labels import LabelMaker, Labels
-from sidecar.telemetry.metrics import HttpSeries, MetricStore
+from sidecar.telemetry.labels import LabelMaker
+from sidecar.telemetry.metrics import MetricStore, Recorder
 from sidecar.telemetry.spans import to_span
 
 log = logging.getLogger("glassmesh.sidecar.telemetry")
 SIGNALS = ("traces", "metrics", "logs")
-LABEL_CACHE = 4096
 
 
 @dataclass
@@ -113,7 +112,7 @@ class Exporter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_metrics = time.monotonic() + config.metrics_interval_s
-        self._known: dict[tuple[object, ...], tuple[Labels, HttpSeries | None]] = {}
+        self._recorder = Recorder(store, labels.labels)
         self._text = accesslog.TextLines()
 
     def start(self) -> None:
@@ -161,18 +160,10 @@ class Exporter:
         modes = self.modes
         traced = self._client is not None
         mode = modes.access_log
-        spans: list[bytes] = []
         lines: list[bytes] = []
-        logged: list[Exchange] = []
-        store = self.store
-        for ex in batch:
-            labels, series = self._series_of(ex)
-            with store.lock:  # per exchange: the admin API's scrape waits microseconds at most
-                store.record(ex, labels, series, offset)
-            if ex.sampled and traced:
-                spans.append(to_span(ex, labels, offset))
-            if mode == "all" or accesslog.wanted(ex, mode):
-                logged.append(ex)
+        sampled = self._recorder.record_all(batch, offset)
+        spans = [to_span(ex, labels, offset) for ex, labels in sampled] if traced else []
+        logged = batch if mode == "all" else [ex for ex in batch if accesslog.wanted(ex, mode)]
         if logged:
             lines = self._lines(logged, offset, modes.access_log_json)
             self._write_lines(lines)
@@ -187,8 +178,7 @@ class Exporter:
     def _lines(self, logged: list[Exchange], offset: float, as_json: bool) -> list[bytes]:
         if as_json:
             return [accesslog.json_line(accesslog.fields(ex, offset)) for ex in logged]
-        line = self._text.line
-        return [line(ex, offset) for ex in logged]
+        return self._text.lines(logged, offset)
 
     def _write_lines(self, lines: list[bytes]) -> None:
         """One write for the batch, in order (stdout by default)."""
@@ -196,20 +186,6 @@ class Exporter:
             self._write(accesslog.utf8(b"".join(lines)))
         except (OSError, ValueError):
             self.dropped["logs", "stdout"] += len(lines)
-
-    def _series_of(self, ex: Exchange) -> tuple[Labels, HttpSeries | None]:
-        # What decides the labels: far fewer distinct keys than exchanges, so the labels and the
-        # series they name are cached (series are never removed from the store).
-        key = (ex.side, ex.cluster, ex.status, ex.flag, ex.peer_meta, ex.peer_id)
-        known = self._known.get(key)
-        if known is None:
-            labels = self.labels.labels(ex)
-            with self.store.lock:
-                known = (labels, self.store.series(labels))
-            if len(self._known) >= LABEL_CACHE:
-                self._known.clear()
-            self._known[key] = known
-        return known
 
     def export_metrics(self) -> None:
         if self._client is None:

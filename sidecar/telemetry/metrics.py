@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left
+from collections.abc import Callable
 
 from controlplane.api.telemetry import BUCKETS, LABELS, TCP_LABELS
 from sidecar.telemetry.hooks import Exchange, head_size
 
 Labels = tuple[str, ...]
 _N = len(BUCKETS) + 1
+LABEL_CACHE = 4096
 
 
 class Histogram:
@@ -105,6 +107,46 @@ class MetricStore:
         series.closed += 1
         series.received += ex.rx
         series.sent += ex.tx
+
+
+class Recorder:
+    """Counts the exporter thread's batches of exchanges in ``store`` (compiled: one loop in C).
+
+    Caches, per exchange key (side, cluster, status, flag, peer metadata, peer id), the label
+    tuple ``labels_of`` computes and the series it names: far fewer distinct keys than exchanges,
+    and series are never removed from the store. Not thread-safe: the exporter thread's only."""
+
+    def __init__(self, store: MetricStore, labels_of: Callable[[Exchange], Labels]) -> None:
+        self.store = store
+        self.labels_of = labels_of
+        self._known: dict[tuple[object, ...], tuple[Labels, HttpSeries | None]] = {}
+
+    def series_of(self, ex: Exchange) -> tuple[Labels, HttpSeries | None]:
+        """The labels of ``ex`` and their series (None: past the series bound)."""
+        key = (ex.side, ex.cluster, ex.status, ex.flag, ex.peer_meta, ex.peer_id)
+        known = self._known.get(key)
+        if known is None:
+            labels = self.labels_of(ex)
+            with self.store.lock:
+                known = (labels, self.store.series(labels))
+            if len(self._known) >= LABEL_CACHE:
+                self._known.clear()
+            self._known[key] = known
+        return known
+
+    def record_all(
+        self, batch: list[Exchange], wall_offset: float
+    ) -> list[tuple[Exchange, Labels]]:
+        """Counts every exchange of ``batch``; returns the sampled ones with their labels."""
+        store = self.store
+        sampled: list[tuple[Exchange, Labels]] = []
+        for ex in batch:
+            labels, series = self.series_of(ex)
+            with store.lock:  # per exchange: the admin API's scrape waits microseconds at most
+                store.record(ex, labels, series, wall_offset)
+            if ex.sampled:
+                sampled.append((ex, labels))
+        return sampled
 
 
 def _escape(value: str) -> str:
