@@ -9,14 +9,15 @@ access holds ``lock``.
 from __future__ import annotations
 
 import threading
-from bisect import bisect_left
 from collections.abc import Callable
+from typing import Final
 
 from controlplane.api.telemetry import BUCKETS, LABELS, TCP_LABELS
 from sidecar.telemetry.hooks import Exchange, head_size
 
 Labels = tuple[str, ...]
 _N = len(BUCKETS) + 1
+_BOUNDS: Final = [float(bound) for bound in BUCKETS]
 LABEL_CACHE = 4096
 
 
@@ -31,9 +32,20 @@ class Histogram:
         self.count = 0
 
     def observe(self, value: float) -> None:
-        self.buckets[bisect_left(BUCKETS, value)] += 1
+        self.buckets[_bucket(value)] += 1
         self.sum += value
         self.count += 1
+
+
+def _bucket(value: float) -> int:
+    """``bisect_left(BUCKETS, value)`` as a compiled scan of floats: most values fall in the
+    first few buckets, and this skips the int/float comparisons of the generic bisect."""
+    index = 0
+    for bound in _BOUNDS:
+        if value <= bound:
+            return index
+        index += 1
+    return index
 
 
 class HttpSeries:
