@@ -25,12 +25,15 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from controlplane.api.telemetry import TelemetryConfig
 from sidecar.telemetry import accesslog, otlp
 from sidecar.telemetry.hooks import Exchange, Sink
-from sidecar.telemetry.labels import LabelMaker
+from sidecar.telemetry.labels import LabelMaker, Labels
 from sidecar.telemetry.metrics import MetricStore, Recorder
 from sidecar.telemetry.spans import to_span
 
 log = logging.getLogger("glassmesh.sidecar.telemetry")
 SIGNALS = ("traces", "metrics", "logs")
+# Exchanges per call into the compiled loops: compiled code never gives the GIL up, so the event
+# loop waits at most one chunk (~1 ms) for the exporter thread, as with interpreted code.
+CHUNK = 256
 
 
 @dataclass
@@ -161,7 +164,9 @@ class Exporter:
         traced = self._client is not None
         mode = modes.access_log
         lines: list[bytes] = []
-        sampled = self._recorder.record_all(batch, offset)
+        sampled: list[tuple[Exchange, Labels]] = []
+        for at in range(0, len(batch), CHUNK):
+            sampled += self._recorder.record_all(batch[at : at + CHUNK], offset)
         spans = [to_span(ex, labels, offset) for ex, labels in sampled] if traced else []
         logged = batch if mode == "all" else [ex for ex in batch if accesslog.wanted(ex, mode)]
         if logged:
@@ -178,7 +183,11 @@ class Exporter:
     def _lines(self, logged: list[Exchange], offset: float, as_json: bool) -> list[bytes]:
         if as_json:
             return [accesslog.json_line(accesslog.fields(ex, offset)) for ex in logged]
-        return self._text.lines(logged, offset)
+        text = self._text
+        lines: list[bytes] = []
+        for at in range(0, len(logged), CHUNK):
+            lines += text.lines(logged[at : at + CHUNK], offset)
+        return lines
 
     def _write_lines(self, lines: list[bytes]) -> None:
         """One write for the batch, in order (stdout by default)."""
