@@ -9,13 +9,14 @@ import contextlib
 import ssl
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import msgspec
+import pytest
 from aiohttp import web
 
 from controlplane.api.sidecar import (
@@ -31,6 +32,7 @@ from controlplane.tokens import TokenAuthority
 from sidecar.backoff import Backoff
 from sidecar.server import Sidecar
 from tests.integration.mesh import TEST_TIMEOUTS, bound
+from tests.integration.rawhttp import Response, connect
 
 TRUST = "spiffe://cluster.local/ns/default/sa"
 FAST_PROBE = ReadinessConfig(path="/healthz", interval_s=0.1, timeout_s=1.0, failure_threshold=2)
@@ -248,3 +250,21 @@ class Bookinfo:
         for runner in self.apps.values():
             with contextlib.suppress(Exception):
                 await runner.cleanup()
+
+
+@pytest.fixture(name="mesh")
+async def bookinfo_mesh(tmp_path: Path) -> AsyncIterator[Bookinfo]:
+    """A Bookinfo to start parts in, all stopped after the test (import it to use ``mesh``)."""
+    async with aiohttp.ClientSession() as session:
+        mesh = Bookinfo(tmp_path, session)
+        try:
+            yield mesh
+        finally:
+            await mesh.close()
+
+
+async def outbound_get(via: Sidecar, target: bytes, extra: bytes = b"") -> Response:
+    """``GET target`` for host reviews, sent as is (no client-side normalization) through
+    ``via``'s outbound listener, with ``extra`` header lines."""
+    async with connect(bound(via, "outbound")) as client:
+        return await client.request(b"GET %s HTTP/1.1\r\nHost: reviews\r\n%s\r\n" % (target, extra))

@@ -6,19 +6,23 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import msgspec
 import pytest
 
 from controlplane import ca
 from sidecar.server import Sidecar
-from tests.integration.bookinfo import Bookinfo, endpoint_ports, wait_until
+from tests.integration.bookinfo import (
+    Bookinfo,
+    bookinfo_mesh,  # noqa: F401 (the mesh fixture)
+    endpoint_ports,
+    wait_until,
+)
+from tests.integration.bookinfo import outbound_get as raw_get
 from tests.integration.mesh import bound
-from tests.integration.rawhttp import Response, connect
+from tests.integration.rawhttp import connect
 
 PRODUCTPAGE = "cluster.local/ns/default/sa/productpage"
 
@@ -45,21 +49,6 @@ ALLOW_PRODUCTPAGE = policy(
 DENY_ADMIN = policy(
     "no-admin", "DENY", [{"to": [{"operation": {"paths": ["/admin", "/admin/*"]}}]}]
 )
-
-
-@pytest.fixture
-async def mesh(tmp_path: Path) -> AsyncIterator[Bookinfo]:
-    async with aiohttp.ClientSession() as session:
-        mesh = Bookinfo(tmp_path, session)
-        try:
-            yield mesh
-        finally:
-            await mesh.close()
-
-
-async def raw_get(via: Sidecar, target: bytes, extra: bytes = b"") -> Response:
-    async with connect(bound(via, "outbound")) as client:
-        return await client.request(b"GET %s HTTP/1.1\r\nHost: reviews\r\n%s\r\n" % (target, extra))
 
 
 async def secured(mesh: Bookinfo) -> tuple[Sidecar, Sidecar, Sidecar]:

@@ -7,28 +7,21 @@ import asyncio
 import collections
 import sys
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import aiohttp
 import msgspec
-import pytest
 
 from controlplane.tokens import TokenAuthority
-from tests.integration.bookinfo import SPLIT, Bookinfo, endpoint_ports, inbound_port, wait_until
+from tests.integration.bookinfo import (
+    SPLIT,
+    Bookinfo,
+    bookinfo_mesh,  # noqa: F401 (the mesh fixture)
+    endpoint_ports,
+    inbound_port,
+    wait_until,
+)
 from tests.integration.mesh import closed_port
 
 OUTAGE_LEASE_S = 2
-
-
-@pytest.fixture
-async def mesh(tmp_path: Path) -> AsyncIterator[Bookinfo]:
-    async with aiohttp.ClientSession() as session:
-        mesh = Bookinfo(tmp_path, session)
-        try:
-            yield mesh
-        finally:
-            await mesh.close()
 
 
 async def test_the_control_plane_killed_for_longer_than_a_lease_fails_no_request(

@@ -6,24 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import aiohttp
-import pytest
 
 from controlplane.demo.sampleapp import HEALTHY
-from tests.integration.bookinfo import SPLIT, Bookinfo, endpoint_ports, inbound_port, wait_until
-
-
-@pytest.fixture
-async def mesh(tmp_path: Path) -> AsyncIterator[Bookinfo]:
-    async with aiohttp.ClientSession() as session:
-        mesh = Bookinfo(tmp_path, session)
-        try:
-            yield mesh
-        finally:
-            await mesh.close()
+from tests.integration.bookinfo import (
+    SPLIT,
+    Bookinfo,
+    bookinfo_mesh,  # noqa: F401 (the mesh fixture)
+    endpoint_ports,
+    inbound_port,
+    wait_until,
+)
 
 
 async def versions(mesh: Bookinfo, via: object, requests: int) -> collections.Counter[str]:

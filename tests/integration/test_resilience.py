@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import aiohttp
-import pytest
 
 from sidecar.routing import VirtualHost
 from sidecar.server import Sidecar
-from tests.integration.bookinfo import SPLIT, Bookinfo, endpoint_ports, wait_until
+from tests.integration.bookinfo import (
+    SPLIT,
+    Bookinfo,
+    bookinfo_mesh,  # noqa: F401 (the mesh fixture)
+    endpoint_ports,
+    wait_until,
+)
 
 POLICY = {
     "apiVersion": "glassmesh.io/v1alpha1",
@@ -35,16 +39,6 @@ POLICY = {
         ],
     },
 }
-
-
-@pytest.fixture
-async def mesh(tmp_path: Path) -> AsyncIterator[Bookinfo]:
-    async with aiohttp.ClientSession() as session:
-        mesh = Bookinfo(tmp_path, session)
-        try:
-            yield mesh
-        finally:
-            await mesh.close()
 
 
 class Load:

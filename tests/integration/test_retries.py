@@ -3,15 +3,14 @@ status code, only for idempotent requests that fit the replay buffer, and per-tr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import aiohttp
-import pytest
-
 from sidecar.routing import VirtualHost
 from sidecar.server import Sidecar
-from tests.integration.bookinfo import Bookinfo, endpoint_ports, wait_until
+from tests.integration.bookinfo import (
+    Bookinfo,
+    bookinfo_mesh,  # noqa: F401 (the mesh fixture)
+    endpoint_ports,
+    wait_until,
+)
 from tests.integration.mesh import bound
 from tests.integration.rawhttp import Response, connect
 
@@ -30,16 +29,6 @@ ROUTE = {
         ],
     },
 }
-
-
-@pytest.fixture
-async def mesh(tmp_path: Path) -> AsyncIterator[Bookinfo]:
-    async with aiohttp.ClientSession() as session:
-        mesh = Bookinfo(tmp_path, session)
-        try:
-            yield mesh
-        finally:
-            await mesh.close()
 
 
 async def send(via: Sidecar, method: bytes, target: bytes, body: bytes = b"") -> Response:

@@ -4,18 +4,18 @@ modifiers both ways, URL rewrites, a Fault's abort and delay, and request mirror
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
-
-import aiohttp
-import pytest
 
 from sidecar.routing import VirtualHost
 from sidecar.server import Sidecar
-from tests.integration.bookinfo import Bookinfo, endpoint_ports, wait_until
+from tests.integration.bookinfo import (
+    Bookinfo,
+    bookinfo_mesh,  # noqa: F401 (the mesh fixture)
+    endpoint_ports,
+    wait_until,
+)
+from tests.integration.bookinfo import outbound_get as raw
 from tests.integration.mesh import bound
-from tests.integration.rawhttp import Response, connect
 
 
 def route(rules: list[dict[str, Any]]) -> dict[str, Any]:
@@ -88,21 +88,6 @@ RULES = [
         },
     ),
 ]
-
-
-@pytest.fixture
-async def mesh(tmp_path: Path) -> AsyncIterator[Bookinfo]:
-    async with aiohttp.ClientSession() as session:
-        mesh = Bookinfo(tmp_path, session)
-        try:
-            yield mesh
-        finally:
-            await mesh.close()
-
-
-async def raw(via: Sidecar, target: bytes, extra: bytes = b"") -> Response:
-    async with connect(bound(via, "outbound")) as client:
-        return await client.request(b"GET %s HTTP/1.1\r\nHost: reviews\r\n%s\r\n" % (target, extra))
 
 
 async def filtered(mesh: Bookinfo) -> tuple[Sidecar, Sidecar]:

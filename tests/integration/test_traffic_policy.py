@@ -6,19 +6,18 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
-
-import aiohttp
-import pytest
 
 from sidecar.routing import VirtualHost
 from sidecar.server import Sidecar
 from sidecar.transport.pool import Cluster
-from tests.integration.bookinfo import Bookinfo, endpoint_ports, wait_until
-from tests.integration.mesh import bound
-from tests.integration.rawhttp import Response, connect
+from tests.integration.bookinfo import (
+    Bookinfo,
+    bookinfo_mesh,  # noqa: F401 (the mesh fixture)
+    endpoint_ports,
+    wait_until,
+)
+from tests.integration.bookinfo import outbound_get as get
 
 
 def traffic_policy(settings: dict[str, Any]) -> dict[str, Any]:
@@ -28,21 +27,6 @@ def traffic_policy(settings: dict[str, Any]) -> dict[str, Any]:
         "metadata": {"name": "reviews"},
         "spec": {"host": "reviews", "trafficPolicy": settings},
     }
-
-
-@pytest.fixture
-async def mesh(tmp_path: Path) -> AsyncIterator[Bookinfo]:
-    async with aiohttp.ClientSession() as session:
-        mesh = Bookinfo(tmp_path, session)
-        try:
-            yield mesh
-        finally:
-            await mesh.close()
-
-
-async def get(via: Sidecar, target: bytes, extra: bytes = b"") -> Response:
-    async with connect(bound(via, "outbound")) as client:
-        return await client.request(b"GET %s HTTP/1.1\r\nHost: reviews\r\n%s\r\n" % (target, extra))
 
 
 def reviews(page: Sidecar) -> Cluster:
