@@ -16,7 +16,6 @@ after the token expired is refused until it is.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import ssl
@@ -32,6 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from controlplane.api.identity import CsrRequest, CsrResponse
+from sidecar import tasks
 from sidecar.backoff import Backoff
 from sidecar.transport.tls import TlsMaterialError
 
@@ -154,10 +154,7 @@ class CertificateAgent:
     async def close(self) -> None:
         """Stop rotating (cancels and awaits the task). Idempotent."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await tasks.cancel([task])
 
     async def _ask(self, csr_pem: str) -> CsrResponse:
         """Renew with our current certificate as the credential (so a short-lived join token

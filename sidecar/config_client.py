@@ -36,6 +36,7 @@ from controlplane.api.snapshot import (
     decode_server,
     encode,
 )
+from sidecar import tasks
 from sidecar.backoff import Backoff
 
 log = logging.getLogger("glassmesh.sidecar.config")
@@ -94,10 +95,7 @@ class ConfigClient:
     async def close(self) -> None:
         """Closes the stream and stops reconnecting. Idempotent."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await tasks.cancel([task])
 
     async def readiness_changed(self, ready: bool) -> None:
         """Tells the control plane, if connected (a new stream registers the current state)."""

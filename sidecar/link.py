@@ -20,7 +20,7 @@ from controlplane.api.resources.policies import peer_mode
 from controlplane.api.sidecar import ControlPlaneConfig, SidecarConfig
 from controlplane.api.snapshot import Registration, Snapshot
 from controlplane.api.telemetry import TelemetryRule
-from sidecar import snapshot_file
+from sidecar import snapshot_file, tasks
 from sidecar.agent import (
     AgentSettings,
     CertificateAgent,
@@ -130,8 +130,7 @@ class ControlPlaneLink:
         await self.client.close()
         await self.probe.close()
         await self.agent.close()
-        for task in list(self._tasks):
-            task.cancel()
+        await tasks.cancel(list(self._tasks))
 
     def apply(self, snapshot: Snapshot, *, persist: bool = True) -> None:
         """Puts ``snapshot`` in force, all or nothing, and saves it. Raises SnapshotRejected."""

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from controlplane.api.sidecar import Address, ReadinessConfig
+from sidecar import tasks
 
 log = logging.getLogger("glassmesh.sidecar.readiness")
 MAX_STATUS_LINE = 1024
@@ -48,10 +49,7 @@ class ReadinessProbe:
     async def close(self) -> None:
         """Stops probing. Idempotent."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await tasks.cancel([task])
 
     async def _run(self) -> None:
         while True:

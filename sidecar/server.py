@@ -10,7 +10,6 @@ sidecar runs."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import time
@@ -24,6 +23,7 @@ from aiohttp import web
 from controlplane.api.resources.policies import peer_mode
 from controlplane.api.sidecar import Address, ClusterConfig, EndpointConfig, SidecarConfig
 from controlplane.api.snapshot import Snapshot
+from sidecar import tasks
 from sidecar.admin import make_app
 from sidecar.authz import Authorizer
 from sidecar.http1.codec import DecoderLimits
@@ -355,11 +355,7 @@ class Sidecar:
         await asyncio.gather(
             *(ctx.drain(self.config.timeouts.drain_s) for ctx in self._contexts.values())
         )
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await tasks.cancel(self._tasks)
         for cluster in self.all_clusters():
             await cluster.close()
         if self.telemetry is not None:

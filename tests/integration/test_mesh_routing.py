@@ -8,6 +8,7 @@ import asyncio
 import collections
 
 from controlplane.demo.sampleapp import HEALTHY
+from sidecar.server import Sidecar
 from tests.integration.bookinfo import (
     SPLIT,
     Bookinfo,
@@ -18,12 +19,22 @@ from tests.integration.bookinfo import (
 )
 
 
-async def versions(mesh: Bookinfo, via: object, requests: int) -> collections.Counter[str]:
+async def versions(mesh: Bookinfo, via: Sidecar, requests: int) -> collections.Counter[str]:
     counts: collections.Counter[str] = collections.Counter()
     for _ in range(requests):
-        status, body = await mesh.call(via)  # type: ignore[arg-type]
+        status, body = await mesh.call(via)
         counts[body["version"] if status == 200 else f"HTTP {status}"] += 1
     return counts
+
+
+async def split_mesh(mesh: Bookinfo) -> Sidecar:
+    """reviews v1 and v2 and productpage, with the 90/10 split applied; returns productpage."""
+    await mesh.start_control()
+    await mesh.start("reviews", "v1")
+    await mesh.start("reviews", "v2")
+    page = await mesh.start("productpage")
+    await mesh.apply(SPLIT)
+    return page
 
 
 async def test_an_httproute_splits_traffic_90_10_between_two_versions(mesh: Bookinfo) -> None:
@@ -48,11 +59,7 @@ async def test_an_httproute_splits_traffic_90_10_between_two_versions(mesh: Book
 async def test_config_the_sidecar_cannot_apply_is_nacked_and_the_last_good_one_kept(
     mesh: Bookinfo,
 ) -> None:
-    await mesh.start_control()
-    await mesh.start("reviews", "v1")
-    await mesh.start("reviews", "v2")
-    page = await mesh.start("productpage")
-    await mesh.apply(SPLIT)
+    page = await split_mesh(mesh)
     await wait_until(lambda: len(endpoint_ports(page, "reviews|v1")) == 1, "the split")
     # A prefix rewrite on an Exact match: the control plane takes it, the sidecars cannot honour it.
     rewrite = {**SPLIT[0], "metadata": {"name": "reviews-rewrite"}}
@@ -112,11 +119,7 @@ async def test_an_app_failing_its_readiness_probe_leaves_the_load_balancing_set(
 async def test_a_sidecar_restarted_while_the_control_plane_is_down_serves_its_saved_config(
     mesh: Bookinfo,
 ) -> None:
-    await mesh.start_control()
-    await mesh.start("reviews", "v1")
-    await mesh.start("reviews", "v2")
-    page = await mesh.start("productpage")
-    await mesh.apply(SPLIT)
+    page = await split_mesh(mesh)
     await wait_until(lambda: len(endpoint_ports(page, "reviews|v2")) == 1, "the split")
     config = page.config
     await page.shutdown()
