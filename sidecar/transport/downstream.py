@@ -187,7 +187,8 @@ class DownstreamConnection(asyncio.Protocol):
         self._to_up.append(head_bytes)
         self._to_up_size += len(head_bytes)
         self.try_started = self.request_started
-        if not self._upgrade:
+        # Kept only for what may send the request again: a retry or a mirror (never inbound).
+        if not self._upgrade and (self.retry_policy.attempts or self.mirror is not None):
             self._replay = [head_bytes]
             self._replay_size = len(head_bytes)
         if not head.has_body:
