@@ -38,6 +38,7 @@ class EdgeView:
     avg_ms: float | None
     p50_ms: float | None
     p90_ms: float | None
+    p95_ms: float | None
     p99_ms: float | None
 
     @property
@@ -134,6 +135,7 @@ def _edge(key: MeshKey, join: _Join, bounds: Sequence[float], per_s: float) -> E
         avg_ms=row[SERVER_SUM] / row[TOTAL] * 1000 if row[TOTAL] > 0 else None,
         p50_ms=ms(0.5),
         p90_ms=ms(0.9),
+        p95_ms=ms(0.95),
         p99_ms=ms(0.99),
     )
 

@@ -122,6 +122,7 @@ def _edge_json(e: EdgeView) -> dict[str, Any]:
             "avg": _num(e.avg_ms),
             "p50": _num(e.p50_ms),
             "p90": _num(e.p90_ms),
+            "p95": _num(e.p95_ms),
             "p99": _num(e.p99_ms),
         },
     }
