@@ -68,9 +68,15 @@ def _cmd_controlplane(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"glassmesh controlplane: --lease: {exc}", file=sys.stderr)
         return 2
+    m_host, _, m_port = args.metrics_listen.rpartition(":")
+    if args.metrics_listen != "off" and not m_port.isdigit():
+        print("glassmesh controlplane: --metrics-listen: expected HOST:PORT or 'off', got "
+              f"{args.metrics_listen!r}", file=sys.stderr)  # fmt: skip
+        return 2
+    metrics = (m_host or "127.0.0.1", int(m_port)) if args.metrics_listen != "off" else None
     settings = ControlPlaneSettings(
         data_dir=Path(args.data_dir), host=host or "127.0.0.1", port=int(port),
-        trust_domain=args.trust_domain, lease_s=lease_s,
+        trust_domain=args.trust_domain, lease_s=lease_s, metrics_listen=metrics,
     )  # fmt: skip
     try:
         asyncio.run(serve(settings))
@@ -114,6 +120,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--lease", default="15s", help="an instance not heard from for this long is dropped (15s)"
     )
+    p.add_argument("--metrics-listen", default="127.0.0.1:15014",
+                   help="HOST:PORT for plain-HTTP Prometheus /metrics, or 'off'")  # fmt: skip
     p.set_defaults(func=_cmd_controlplane)
 
     from controlplane.commands import proxies, resources, token

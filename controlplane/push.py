@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 
 import msgspec
@@ -38,6 +39,7 @@ from controlplane.api.snapshot import (
     decode_client,
     encode,
 )
+from controlplane.metrics import ControlPlaneMetrics
 from controlplane.registry import InstanceKey, Registry
 from controlplane.store import Store
 
@@ -64,19 +66,22 @@ class Proxy:
     nack: str | None = None
     nack_version: int | None = None
     sent_content: bytes | None = field(default=None, repr=False)
+    pending_since: float | None = None  # monotonic time of the change the last send carried
 
-    def record(self, ack: Ack) -> None:
-        """Notes an ACK or NACK of a version we sent (others are ignored)."""
+    def record(self, ack: Ack) -> bool | None:
+        """Notes an ACK or NACK of a version we sent (others are ignored): True for an ACK,
+        False for a NACK, None when ignored."""
         if self.sent_version is None or ack.version > self.sent_version:
-            return
+            return None
         if ack.error is not None:
             self.nack = ack.error.encode("unicode_escape").decode()[:MAX_ERROR_CHARS]
             self.nack_version = ack.version
             log.info("%s refused version %d: %s", self.identity, ack.version, self.nack)
-            return
+            return False
         self.acked_version = max(ack.version, self.acked_version or 0)
         if self.nack_version is not None and self.nack_version <= ack.version:
             self.nack = self.nack_version = None
+        return True
 
     def status(self) -> dict[str, object]:
         """What ``/api/v1/proxies`` shows of this proxy."""
@@ -96,8 +101,16 @@ class Proxy:
 class Pusher:
     """Connected proxies and the task that pushes them snapshots. ``shutdown()`` is idempotent."""
 
-    def __init__(self, store: Store, registry: Registry, trust_bundle_pem: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        trust_bundle_pem: str,
+        metrics: ControlPlaneMetrics | None = None,
+    ) -> None:
         self.store = store
+        self.metrics = metrics or ControlPlaneMetrics()
+        self.metrics.connected = lambda: len(self.proxies)
         self.registry = registry
         self.trust_bundle_pem = trust_bundle_pem
         self.version = 0
@@ -175,9 +188,10 @@ class Pusher:
     async def _push_loop(self) -> None:
         while True:
             await self._wait_for_change()
+            changed_at = time.monotonic()
             await self._settle()
             try:
-                await self.push()
+                await self.push(changed_at)
             except Exception:  # our bug; it must not stop every later push
                 log.exception("config push failed")
 
@@ -205,9 +219,11 @@ class Pusher:
                 return
             last = now
 
-    async def push(self) -> None:
+    async def push(self, changed_at: float | None = None) -> None:
         """Sends every proxy whose snapshot changed its new snapshot (a new version if the store
-        or registry changed since the last push)."""
+        or registry changed since the last push). ``changed_at`` (monotonic) is when the change
+        was noticed; push latency runs from there to each proxy's ACK."""
+        changed_at = time.monotonic() if changed_at is None else changed_at
         self._joined = False
         self.registry.expire()
         if self._revisions() != self._seen:
@@ -221,9 +237,13 @@ class Pusher:
             snapshot = self.snapshot(namespace)
             content = encode(msgspec.structs.replace(snapshot, version=0))
             encoded[namespace] = (snapshot.version, content, encode(snapshot))
-        await asyncio.gather(*(self._send(p, *encoded[p.registration.namespace]) for p in proxies))
+        await asyncio.gather(
+            *(self._send(p, changed_at, *encoded[p.registration.namespace]) for p in proxies)
+        )
 
-    async def _send(self, proxy: Proxy, version: int, content: bytes, message: bytes) -> None:
+    async def _send(
+        self, proxy: Proxy, changed_at: float, version: int, content: bytes, message: bytes
+    ) -> None:
         """Sends ``message`` (snapshot ``version``) unless the proxy's last one had ``content``."""
         if content == proxy.sent_content or proxy.ws.closed:
             return
@@ -231,9 +251,24 @@ class Pusher:
             await asyncio.wait_for(proxy.ws.send_bytes(message), SEND_TIMEOUT_S)
         except (ConnectionError, TimeoutError) as exc:
             log.info("push to %s failed: %s", proxy.identity, exc)
+            self.metrics.push_failures += 1
             await proxy.ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"push failed")
             return
         proxy.sent_content, proxy.sent_version = content, version
+        self.metrics.pushes += 1
+        if proxy.pending_since is None:  # an unacknowledged earlier change keeps its start
+            proxy.pending_since = changed_at
+
+    def acknowledged(self, proxy: Proxy, ack: Ack) -> None:
+        """Counts an ACK or NACK; the ACK of the newest version sent ends a push's latency."""
+        outcome = proxy.record(ack)
+        if outcome is False:
+            self.metrics.nacks += 1
+        elif outcome:
+            self.metrics.acks += 1
+            if proxy.pending_since is not None and ack.version == proxy.sent_version:
+                self.metrics.push_latency.observe(time.monotonic() - proxy.pending_since)
+                proxy.pending_since = None
 
 
 class StreamRefused(Exception):
@@ -298,7 +333,7 @@ async def _handle(pusher: Pusher, proxy: Proxy, message: WSMessage) -> None:
         return
     decoded = _decode(message)
     if isinstance(decoded, Ack):
-        proxy.record(decoded)
+        pusher.acknowledged(proxy, decoded)
     elif isinstance(decoded, ReadinessUpdate):
         proxy.registration = msgspec.structs.replace(proxy.registration, ready=decoded.ready)
         registry.set_ready(proxy.key, decoded.ready)

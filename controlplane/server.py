@@ -25,6 +25,7 @@ from aiohttp import web
 from controlplane import ca
 from controlplane.api.identity import CsrRequest, CsrResponse, peer_spiffe_id
 from controlplane.auth import Forbidden, Scope, Unauthenticated, load_or_create_tokens
+from controlplane.metrics import ControlPlaneMetrics, serve_metrics
 from controlplane.push import Pusher, serve_stream
 from controlplane.registry import DEFAULT_LEASE_S, Registry
 from controlplane.registry_journal import RegistryJournal
@@ -48,6 +49,7 @@ class ControlPlaneSettings:
     trust_domain: str = "cluster.local"
     workload_lifetime: dt.timedelta = ca.WORKLOAD_LIFETIME
     lease_s: float = DEFAULT_LEASE_S  # a registered instance not heard from for this long is gone
+    metrics_listen: tuple[str, int] | None = None  # plain-HTTP /metrics (the CLI: 15014)
 
 
 class ControlPlane:
@@ -65,7 +67,13 @@ class ControlPlane:
         self.journal = RegistryJournal(data)
         self.registry = Registry(clock, settings.lease_s, self.journal)
         bundle = self.authority.trust_bundle().pem().decode()
-        self.pusher = Pusher(self.store, self.registry, bundle)
+        self.metrics = ControlPlaneMetrics(clock)
+        self.metrics.root_expiry = (
+            self.authority.root or self.authority.cert
+        ).not_valid_after_utc.timestamp()
+        self.pusher = Pusher(self.store, self.registry, bundle, self.metrics)
+        self.metrics_url: str | None = None
+        self._metrics_runner: web.AppRunner | None = None
         self.app = make_resources_app(self.store, self.auth)
         self.app.router.add_post("/api/v1/certificates", self._sign)
         self.app.router.add_get("/api/v1/stream", self._stream)
@@ -173,6 +181,7 @@ class ControlPlane:
             )
         except ca.CsrRejected as exc:
             return web.json_response({"error": f"csr rejected: {exc}"}, status=400)
+        self.metrics.issued(identity, issued.expires_at.timestamp())
         answer = CsrResponse(
             chain_pem=issued.chain_pem().decode(),
             trust_bundle_pem=self.authority.trust_bundle().pem().decode(),
@@ -189,6 +198,10 @@ class ControlPlane:
         )
         await site.start()
         self.pusher.start()
+        if self.settings.metrics_listen is not None:
+            self._metrics_runner, self.metrics_url = await serve_metrics(
+                self.metrics, *self.settings.metrics_listen
+            )
         host, port = self._runner.addresses[0][:2]
         return f"https://{host}:{port}"
 
@@ -198,6 +211,9 @@ class ControlPlane:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._metrics_runner is not None:
+            await self._metrics_runner.cleanup()
+            self._metrics_runner = None
         self.store.close()
         self.journal.close()
 

@@ -120,7 +120,7 @@ def get_version(proxy_port: int) -> str:
 def test_the_readme_walkthrough_splits_traffic_and_drops_a_killed_endpoint(
     walk: Walkthrough,
 ) -> None:
-    cp = ["-m", "controlplane.cli", "controlplane", "--data-dir", "cp"]
+    cp = ["-m", "controlplane.cli", "controlplane", "--data-dir", "cp", "--metrics-listen", "off"]
     walk.start(
         "controlplane", *cp, "--listen", f"127.0.0.1:{walk.cp_port}", "--lease", f"{LEASE_S}s"
     )

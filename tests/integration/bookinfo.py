@@ -116,6 +116,7 @@ class Bookinfo:
     async def start_control_process(self, port: int, lease: str = "15s") -> str:
         """A control plane in a child process (``glassmesh controlplane``) on ``port``."""
         argv = ["-m", "controlplane.cli", "controlplane", "--data-dir", str(self.data_dir)]
+        argv += ["--metrics-listen", "off"]  # 15014 may be taken by a parallel run
         self.process = await asyncio.create_subprocess_exec(
             sys.executable, *argv, "--listen", f"127.0.0.1:{port}", "--lease", lease,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
