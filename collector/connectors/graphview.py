@@ -18,6 +18,7 @@ from collector.connectors.history import quantile
 from collector.connectors.meshgraph import MeshKey
 
 USER = "user"
+NONE3: tuple[None, None, None] = (None, None, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,10 @@ class NodeView:
     failed: float
     rate: float
     avg_ms: float | None
+    # Percentiles of the server-side latency of every traced request into this node.
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +112,25 @@ def reconcile(
         joined.setdefault(key, _Join()).mesh = counts
     per_s = 1.0 / window_s if window_s > 0 else 0.0
     edges = [_edge(key, join, bounds, per_s) for key, join in sorted(joined.items())]
-    return Graph(window_s, _nodes(edges, namespaces, per_s), edges)
+    latency = _node_latency(joined, bounds)
+    return Graph(window_s, _nodes(edges, namespaces, per_s, latency), edges)
+
+
+def _node_latency(
+    joined: Mapping[MeshKey, _Join], bounds: Sequence[float]
+) -> dict[str, tuple[float | None, ...]]:
+    """p50, p95 and p99 (ms) per server node, over the merged histograms of its edges in."""
+    merged: dict[str, list[float]] = {}
+    for (_, server), join in joined.items():
+        if join.traces is not None:
+            buckets = join.traces[BUCKETS : BUCKETS + len(bounds) + 1]
+            into = merged.setdefault(server, [0.0] * len(buckets))
+            merged[server] = [a + b for a, b in zip(into, buckets, strict=True)]
+    return {
+        name: tuple(None if (s := quantile(q, bounds, b)) is None else s * 1000
+                    for q in (0.5, 0.95, 0.99))
+        for name, b in merged.items()
+    }  # fmt: skip
 
 
 def _edge(key: MeshKey, join: _Join, bounds: Sequence[float], per_s: float) -> EdgeView:
@@ -140,7 +163,12 @@ def _edge(key: MeshKey, join: _Join, bounds: Sequence[float], per_s: float) -> E
     )
 
 
-def _nodes(edges: list[EdgeView], namespaces: Mapping[str, str], per_s: float) -> list[NodeView]:
+def _nodes(
+    edges: list[EdgeView],
+    namespaces: Mapping[str, str],
+    per_s: float,
+    latency: Mapping[str, tuple[float | None, ...]],
+) -> list[NodeView]:
     into: dict[str, list[float]] = {}  # requests, failed, traced requests, latency sum (ms)
     for edge in edges:
         into.setdefault(edge.source, [0.0, 0.0, 0.0, 0.0])
@@ -159,6 +187,9 @@ def _nodes(edges: list[EdgeView], namespaces: Mapping[str, str], per_s: float) -
             failed=stats[1],
             rate=stats[0] * per_s,
             avg_ms=stats[3] / stats[2] if stats[2] > 0 else None,
+            p50_ms=latency.get(name, NONE3)[0],
+            p95_ms=latency.get(name, NONE3)[1],
+            p99_ms=latency.get(name, NONE3)[2],
         )
         for name, stats in sorted(into.items())
     ]

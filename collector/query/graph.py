@@ -99,6 +99,7 @@ def graph_json(graph: Graph) -> dict[str, Any]:
                 "rate": _num(n.rate),
                 "error_rate": _num(n.failed / n.requests if n.requests > 0 else 0.0),
                 "avg_ms": _num(n.avg_ms),
+                "latency_ms": {"p50": _num(n.p50_ms), "p95": _num(n.p95_ms), "p99": _num(n.p99_ms)},
             }
             for n in graph.nodes
         ],
