@@ -11,10 +11,13 @@ COMPILED_SOURCES := $(wildcard sidecar/*.py sidecar/*/*.py collector/*/*.py)
 
 .PHONY: demo test check bench install clean
 
-# The tests run a real Prometheus against the collector: Debian's package, installed if missing.
+# The tests run a real Prometheus against the collector and drive the web UI in a headless
+# Chromium: Debian's packages, installed if missing (Playwright never downloads a browser).
 $(STAMP): pyproject.toml setup.py
 	command -v prometheus >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
+	command -v chromium >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,bench]'

@@ -116,8 +116,8 @@ class Collector:
             await self._serve("otlp_http", app, recv.http.endpoint)
         if self.config.query.enabled and self.store is not None:
             graph = self.connectors.servicegraph
-            await self._serve("query", make_query_app(self.store, self.config.query, graph),
-                              self.config.query.endpoint)  # fmt: skip
+            query = make_query_app(self.store, self.config.query, graph, metrics=self.metrics)
+            await self._serve("query", query, self.config.query.endpoint)
         if self.prometheus is not None:
             await self._serve(
                 "prometheus", self._metrics_app(), self.config.exporters.prometheus.endpoint

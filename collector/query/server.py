@@ -1,4 +1,4 @@
-"""The application on :16686: Jaeger v1 and v3, trace logs, and the graph API when the
+"""The application on :16686: Jaeger v1 and v3, trace logs, the web UI, and the graph API when the
 service-graph connector runs. Handlers never let an exception reach aiohttp as a 500 page."""
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from collector.query import params
 from collector.query.jaeger_v1 import JaegerV1
 from collector.query.jaeger_v3 import JaegerV3
 from collector.storage.api import TraceStore
+from collector.telemetry import SelfMetrics
+from collector.ui.site import counter, ui_routes
 
 log = logging.getLogger("glassmesh.collector.query")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -40,8 +42,10 @@ def make_query_app(
     config: QueryConfig,
     graph_source: GraphSource | None = None,
     clock: Callable[[], float] = time.time,
+    metrics: SelfMetrics | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[_no_crash])
+    app.add_routes(ui_routes(count=counter(metrics)) if metrics else ui_routes())
     app.add_routes(JaegerV1(store, config, clock, graph_source).routes())
     app.add_routes(JaegerV3(store, config).routes())
 
