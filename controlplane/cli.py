@@ -28,6 +28,10 @@ def _cmd_sidecar(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"glassmesh sidecar: {args.config}: {exc}", file=sys.stderr)
         return 2
+    if args.advertise_address:  # the pod's IP in Kubernetes, known only at run time
+        import msgspec
+
+        config = msgspec.structs.replace(config, advertise_address=args.advertise_address)
     from sidecar.server import SidecarStartError, run
 
     try:
@@ -77,6 +81,7 @@ def _cmd_controlplane(args: argparse.Namespace) -> int:
     settings = ControlPlaneSettings(
         data_dir=Path(args.data_dir), host=host or "127.0.0.1", port=int(port),
         trust_domain=args.trust_domain, lease_s=lease_s, metrics_listen=metrics,
+        dns_names=tuple(args.dns_name),
     )  # fmt: skip
     try:
         asyncio.run(serve(settings))
@@ -105,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--token", help="the join token (visible in ps: prefer --token-file)")
     p.add_argument("--token-file", help="file holding the join token (with --control-plane)")
     p.add_argument("--ca-file", help="the control plane's CA bundle (with --control-plane)")
+    p.add_argument("--advertise-address", help="where peers reach this sidecar (config's too)")
     p.set_defaults(func=_cmd_sidecar)
 
     p = sub.add_parser("certs", help="issue workload certificates from a local CA (dev/test)")
@@ -117,6 +123,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default="./glassmesh-data", help="state directory (SQLite, CA)")
     p.add_argument("--listen", default="127.0.0.1:15012", help="HOST:PORT for the HTTPS API")
     p.add_argument("--trust-domain", default="cluster.local")
+    p.add_argument("--dns-name", action="append", default=[],
+                   help="another name for the serving certificate (repeatable)")  # fmt: skip
     p.add_argument(
         "--lease", default="15s", help="an instance not heard from for this long is dropped (15s)"
     )
@@ -124,8 +132,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="HOST:PORT for plain-HTTP Prometheus /metrics, or 'off'")  # fmt: skip
     p.set_defaults(func=_cmd_controlplane)
 
-    from controlplane.commands import proxies, resources, token
+    from controlplane.commands import inject, proxies, resources, token
 
+    inject.add_parser(sub)
     token.add_parser(sub)
     resources.add_parser(sub)
     proxies.add_parser(sub)

@@ -32,6 +32,7 @@ from controlplane.registry_journal import RegistryJournal
 from controlplane.resources_api import make_resources_app
 from controlplane.store import Store
 from controlplane.tokens import InvalidToken, TokenAuthority
+from controlplane.webhook import register_injector
 
 log = logging.getLogger("glassmesh.controlplane")
 CSR_BODY_LIMIT = 64 * 1024
@@ -50,6 +51,7 @@ class ControlPlaneSettings:
     workload_lifetime: dt.timedelta = ca.WORKLOAD_LIFETIME
     lease_s: float = DEFAULT_LEASE_S  # a registered instance not heard from for this long is gone
     metrics_listen: tuple[str, int] | None = None  # plain-HTTP /metrics (the CLI: 15014)
+    dns_names: tuple[str, ...] = ()  # more serving certificate SANs (the Kubernetes Service)
 
 
 class ControlPlane:
@@ -79,6 +81,7 @@ class ControlPlane:
         self.app.router.add_get("/api/v1/stream", self._stream)
         self.app.router.add_get("/api/v1/proxies", self._proxies)
         self.app.router.add_get("/api/v1/endpoints", self._endpoints)
+        self.injector = register_injector(self.app, bundle, settings.trust_domain)
         self._runner: web.AppRunner | None = None
 
     def server_context(self) -> ssl.SSLContext:
@@ -86,7 +89,7 @@ class ControlPlane:
         localhost, 127.0.0.1 and the listen host). A client may present a certificate; if it
         does, it must chain to our trust bundle."""
         identity = SERVER_IDENTITY.format(td=self.settings.trust_domain)
-        hosts = sorted({"localhost", "127.0.0.1", self.settings.host})
+        hosts = sorted({"localhost", "127.0.0.1", self.settings.host, *self.settings.dns_names})
         issued = ca.issue_serving(self.authority, identity, hosts)
         directory = self.settings.data_dir / "serving"
         directory.mkdir(mode=0o700, exist_ok=True)
