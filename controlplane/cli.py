@@ -141,6 +141,9 @@ def _parser() -> argparse.ArgumentParser:
     from collector import cli as collector_cli
 
     collector_cli.add_parser(sub)
+    from dashboards import cli as dashboards_cli
+
+    dashboards_cli.add_parser(sub)
 
     p = sub.add_parser("demo", help="run a sidecar pair before a sample app and show the traffic")
     p.add_argument("--requests", type=int, default=20, help="requests to send (default 20)")
