@@ -258,7 +258,9 @@ class Sidecar:
             peer_id_of=lambda tr: peer_spiffe_id(tr.get_extra_info("peercert")),
         )
         if self.telemetry is not None:
-            ctx.telemetry = self.telemetry.inbound if mtls else self.telemetry.outbound
+            # Plaintext admitted on the inbound port (PERMISSIVE) is inbound traffic too.
+            inbound = policy is self.inbound
+            ctx.telemetry = self.telemetry.inbound if inbound else self.telemetry.outbound
         self._contexts[name] = ctx
         return ctx
 
