@@ -3,7 +3,7 @@ import { el, fmtMs, fmtPct, fmtRate, getJSON, health, markNav, run, status, svg 
 
 const NODE_W = 160;
 const NODE_H = 46;
-const COL_GAP = 150;
+const COL_GAP = 190;
 const ROW_GAP = 44;
 const PAD = 30;
 const REFRESH_MS = 10000;

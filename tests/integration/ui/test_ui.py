@@ -23,18 +23,25 @@ def health(error_rate: float, requests: float) -> str:
     return "failing" if error_rate > 0.1 else "degraded" if error_rate >= 0.001 else "healthy"
 
 
-async def graph_with_all_edges(shop: Shop) -> Any:
+async def settled_graph(shop: Shop, requests: int) -> Any:
+    """The graph once the sidecars' counts and the traces of all ``requests`` are in: every
+    edge saw them all; traces hold all but the ratings calls made without context."""
     graph = await shop.get("/api/graph?window=5m")
-    edges = {(e["source"], e["target"]) for e in graph["edges"] if e["coverage"] is not None}
-    wanted = {("productpage", "frontend"), ("frontend", "reviews"), ("frontend", "ratings")}
-    return graph if wanted <= edges else None
+    counts = {e["id"]: (e["mesh"]["requests"], e["traces"]["requests"]) for e in graph["edges"]}
+    lost = requests // 5
+    wanted = {
+        "productpage--frontend": (requests, requests),
+        "frontend--reviews": (requests, requests),
+        "frontend--ratings": (requests, requests - lost),
+    }
+    return graph if all(counts.get(k) == v for k, v in wanted.items()) else None
 
 
 async def test_the_service_graph_shows_the_mesh_coloured_by_health(
     shop: Shop, tmp_path: Path
 ) -> None:
     assert await shop.traffic(12) == [200] * 12
-    graph = await until(lambda: graph_with_all_edges(shop), "the graph's three edges")
+    graph = await until(lambda: settled_graph(shop, 12), "all 12 requests in the graph")
     async with browser(tmp_path / "profile") as b:
         page = await b.open(shop.ui_url + "/")
         assert page.url.endswith("/ui/graph")
@@ -50,6 +57,11 @@ async def test_the_service_graph_shows_the_mesh_coloured_by_health(
             )
         ratings = page.locator('#edges tr[data-edge="frontend--ratings"]')
         assert await ratings.get_attribute("class") == "failing"  # 3 of 12 answered 500
+        ratings_edge = next(e for e in graph["edges"] if e["id"] == "frontend--ratings")
+        assert ratings_edge["coverage"] < 1.0  # 2 of 12 went without context
+        coverage = page.locator('svg g.edge[data-edge="frontend--ratings"] text.coverage')
+        assert await coverage.text_content() == f"traces {round(ratings_edge['coverage'] * 100)}%"
+        assert await page.locator("svg text.coverage").count() == 1
         assert "p95" in (await page.locator("svg g.edge").first.text_content() or "")
         await b.shot("graph")
         assert b.errors == []
