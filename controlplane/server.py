@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import math
 import ssl
 import time
 from collections.abc import Callable
@@ -25,12 +26,19 @@ from aiohttp import web
 from controlplane import ca
 from controlplane.api.identity import CsrRequest, CsrResponse, peer_spiffe_id
 from controlplane.auth import Forbidden, Scope, Unauthenticated, load_or_create_tokens
+from controlplane.kubernetes import (
+    Kubernetes,
+    KubernetesSettings,
+    ReviewUnavailable,
+    TokenRejected,
+)
 from controlplane.metrics import ControlPlaneMetrics, serve_metrics
 from controlplane.push import Pusher, serve_stream
 from controlplane.registry import DEFAULT_LEASE_S, Registry
 from controlplane.registry_journal import RegistryJournal
 from controlplane.resources_api import make_resources_app
 from controlplane.store import Store
+from controlplane.tokens import PREFIX as JOIN_TOKEN_PREFIX
 from controlplane.tokens import InvalidToken, TokenAuthority
 from controlplane.webhook import register_injector
 
@@ -50,6 +58,7 @@ class ControlPlaneSettings:
     trust_domain: str = "cluster.local"
     workload_lifetime: dt.timedelta = ca.WORKLOAD_LIFETIME
     lease_s: float = DEFAULT_LEASE_S  # a registered instance not heard from for this long is gone
+    kubernetes: KubernetesSettings | None = None  # Kubernetes mode (controlplane.kubernetes)
     metrics_listen: tuple[str, int] | None = None  # plain-HTTP /metrics (the CLI: 15014)
     dns_names: tuple[str, ...] = ()  # more serving certificate SANs (the Kubernetes Service)
 
@@ -68,6 +77,12 @@ class ControlPlane:
         self.auth = load_or_create_tokens(data)
         self.journal = RegistryJournal(data)
         self.registry = Registry(clock, settings.lease_s, self.journal)
+        self.kubernetes: Kubernetes | None = None
+        if settings.kubernetes is not None:  # the API server is the registry's only writer
+            from controlplane.kubernetes.mode import KubernetesMode
+
+            mode = KubernetesMode(settings.kubernetes, settings.trust_domain, self.store, clock)
+            self.kubernetes, self.registry = mode, mode.registry
         bundle = self.authority.trust_bundle().pem().decode()
         self.metrics = ControlPlaneMetrics(clock)
         self.metrics.root_expiry = (
@@ -81,6 +96,7 @@ class ControlPlane:
         self.app.router.add_get("/api/v1/stream", self._stream)
         self.app.router.add_get("/api/v1/proxies", self._proxies)
         self.app.router.add_get("/api/v1/endpoints", self._endpoints)
+        self.app.router.add_get("/api/v1/kubernetes", self._kubernetes_status)
         self.injector = register_injector(self.app, bundle, settings.trust_domain)
         self._runner: web.AppRunner | None = None
 
@@ -134,10 +150,19 @@ class ControlPlane:
         items = [
             {"service": i.service, "namespace": i.namespace, "identity": i.identity,
              "address": i.address, "port": i.port, "labels": i.labels, "ready": i.ready,
-             "lease_left_s": round(max(0.0, i.expires_at - now), 3)}
+             "lease_left_s": None if i.expires_at == math.inf
+             else round(max(0.0, i.expires_at - now), 3)}
             for i in found
         ]  # fmt: skip
         return web.json_response({"items": items})
+
+    async def _kubernetes_status(self, request: web.Request) -> web.Response:
+        """GET /api/v1/kubernetes: the watches and the CRs rejected now (Kubernetes mode)."""
+        if refused := self._refused(request, "read"):
+            return refused
+        if self.kubernetes is None:
+            return web.json_response({"error": "not in Kubernetes mode"}, status=404)
+        return web.json_response(self.kubernetes.status())
 
     def _refused(self, request: web.Request, scope: Scope) -> web.Response | None:
         """A 401 or 403 answer unless the request carries a token granting ``scope``."""
@@ -161,6 +186,19 @@ class ControlPlane:
             log.info("certificate refused: %s", str(exc).encode("unicode_escape").decode())
             return None
 
+    async def _reviewed(self, kubernetes: Kubernetes, token: str) -> str | web.Response:
+        """The identity a service-account token proves, or the 401/503 answer saying why not."""
+        try:
+            return await kubernetes.authenticate(token)
+        except TokenRejected as exc:
+            log.info("certificate refused: %s", str(exc).encode("unicode_escape").decode())
+            body = {"error": "unauthenticated", "reason": str(exc)}
+            return web.json_response(body, status=401)
+        except ReviewUnavailable as exc:
+            log.warning("certificate not issued: %s", exc)
+            body = {"error": "cannot review the token now", "reason": str(exc)}
+            return web.json_response(body, status=503, headers={"Retry-After": "5"})
+
     async def _sign(self, request: web.Request) -> web.Response:
         """POST /api/v1/certificates: a CsrRequest in, a CsrResponse out."""
         body = await request.content.read(CSR_BODY_LIMIT + 1)
@@ -170,7 +208,13 @@ class ControlPlane:
             req = msgspec.json.decode(body, type=CsrRequest)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             return web.json_response({"error": f"bad request: {exc}"}, status=400)
-        identity = self._credential(request, req.token)
+        identity: str | web.Response | None
+        if self.kubernetes and req.token and not req.token.startswith(f"{JOIN_TOKEN_PREFIX}."):
+            identity = await self._reviewed(self.kubernetes, req.token)  # a projected SA token
+        else:
+            identity = self._credential(request, req.token)
+        if isinstance(identity, web.Response):
+            return identity
         if identity is None:
             return web.json_response({"error": "unauthenticated"}, status=401)
         now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
@@ -194,6 +238,8 @@ class ControlPlane:
 
     async def start(self) -> str:
         """Serve HTTPS; returns the base URL (the port is the bound one when 0 was asked)."""
+        if self.kubernetes is not None:
+            await self.kubernetes.start()  # a bad kubeconfig fails here, before we listen
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(
@@ -210,6 +256,8 @@ class ControlPlane:
 
     async def shutdown(self) -> None:
         """Stop pushing and serving and close the store. Idempotent."""
+        if self.kubernetes is not None:
+            await self.kubernetes.shutdown()
         await self.pusher.shutdown()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -63,11 +63,17 @@ def run_endpoints(args: argparse.Namespace) -> int:
     rows = [("SERVICE", "NAMESPACE", "ENDPOINT", "READY", "IDENTITY", "LEASE LEFT")]
     rows += [
         (e["service"], e["namespace"], f"{e['address']}:{e['port']}",
-         "yes" if e["ready"] else "no", e["identity"], f"{e['lease_left_s']:.1f}s")
+         "yes" if e["ready"] else "no", e["identity"], _lease(e["lease_left_s"]))
         for e in items
     ]  # fmt: skip
     print(render(rows), end="")
     return 0
+
+
+def _lease(left_s: float | None) -> str:
+    """Time left on an instance's lease; "-" for one without (Kubernetes mode: the API server
+    says when it leaves)."""
+    return "-" if left_s is None else f"{left_s:.1f}s"
 
 
 def _text(value: Any) -> str:
