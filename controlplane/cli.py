@@ -63,6 +63,7 @@ def _cmd_controlplane(args: argparse.Namespace) -> int:
     import asyncio
 
     from controlplane.ca import AuthorityError
+    from controlplane.kubernetes import KubernetesSettings, KubernetesStartError
     from controlplane.server import ControlPlaneSettings, serve
     from controlplane.tokens import parse_ttl
 
@@ -78,14 +79,20 @@ def _cmd_controlplane(args: argparse.Namespace) -> int:
               f"{args.metrics_listen!r}", file=sys.stderr)  # fmt: skip
         return 2
     metrics = (m_host or "127.0.0.1", int(m_port)) if args.metrics_listen != "off" else None
+    if args.kubeconfig and not args.kubernetes:
+        print("glassmesh controlplane: --kubeconfig needs --kubernetes", file=sys.stderr)
+        return 2
+    kubeconfig = Path(args.kubeconfig) if args.kubeconfig else None
+    kubernetes = KubernetesSettings(kubeconfig=kubeconfig, context=args.context)
     settings = ControlPlaneSettings(
         data_dir=Path(args.data_dir), host=host or "127.0.0.1", port=int(port),
-        trust_domain=args.trust_domain, lease_s=lease_s, metrics_listen=metrics,
+        trust_domain=args.trust_domain, lease_s=lease_s,
+        kubernetes=kubernetes if args.kubernetes else None, metrics_listen=metrics,
         dns_names=tuple(args.dns_name),
     )  # fmt: skip
     try:
         asyncio.run(serve(settings))
-    except (OSError, AuthorityError) as exc:
+    except (OSError, AuthorityError, KubernetesStartError) as exc:
         print(f"glassmesh controlplane: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -130,6 +137,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--metrics-listen", default="127.0.0.1:15014",
                    help="HOST:PORT for plain-HTTP Prometheus /metrics, or 'off'")  # fmt: skip
+    p.add_argument(
+        "--kubernetes",
+        action="store_true",
+        help="Kubernetes mode: endpoints and CRs from the API server, service-account tokens",
+    )
+    p.add_argument("--kubeconfig", help="with --kubernetes: this kubeconfig, not in-cluster config")
+    p.add_argument("--context", help="with --kubeconfig: a context other than the current one")
     p.set_defaults(func=_cmd_controlplane)
 
     from controlplane.commands import inject, proxies, resources, token

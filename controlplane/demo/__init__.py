@@ -1,155 +1,96 @@
-"""``glassmesh demo``: a sidecar pair in front of a sample app on 127.0.0.1, real traffic through
-it, and what happened, printed.
+"""``glassmesh demo``: all of glassmesh on 127.0.0.1, with traffic, until Ctrl-C or ``--duration``.
 
-The caller plays the ``productpage`` workload: it sends its requests to its own sidecar as to an
-HTTP proxy; that sidecar routes them by host to the ``reviews`` cluster, over mutual TLS, to the
-``reviews`` sidecar, which hands them to the sample app with the caller's verified identity.
+It starts the collector and the control plane as child processes, applies 100% trace sampling
+through the control plane's resources API, starts the shop (deploy/demo: frontend -> catalog,
+cart, checkout -> inventory, payments), each app behind its own sidecar with mTLS, and a load
+generator at a steady rate; then prints the URLs and a live view of the collector's graph API.
+``--scenario`` applies a Fault (see scenarios). Every child runs in a process group of its own,
+stopped with SIGTERM then SIGKILL when the demo ends (see procs).
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
+import signal
 import tempfile
-import time
 from pathlib import Path
 
-import aiohttp
 from rich.console import Console
-from rich.table import Table
 
-from controlplane.ca import load_or_create_root, write_workload
-from controlplane.demo.procs import Processes, free_port, wait_http
+from controlplane.demo.live import DemoPorts, show_urls, watch
+from controlplane.demo.loadgen import LoadGenerator
+from controlplane.demo.procs import Processes, ProcessFailed
+from controlplane.demo.scenarios import SCENARIOS, ApplyFailed
+from controlplane.demo.startup import start_all
 
-TRUST_DOMAIN = "cluster.local"
-CALLER_ID = f"spiffe://{TRUST_DOMAIN}/ns/default/sa/productpage"
-SERVER_ID = f"spiffe://{TRUST_DOMAIN}/ns/default/sa/reviews"
-
-
-def _sidecar_yaml(
-    service: str, identity: str, app_port: int, ports: dict[str, int], clusters: str
-) -> str:
-    return f"""service: {service}
-identity: {identity}
-app: {{address: 127.0.0.1, port: {app_port}}}
-tls: {{cert: {service}.pem, key: {service}-key.pem, ca_bundle: ca.pem}}
-listeners:
-  outbound: {{address: 127.0.0.1, port: {ports["outbound"]}}}
-  inbound: {{address: 127.0.0.1, port: {ports["inbound"]}}}
-  admin: {{address: 127.0.0.1, port: {ports["admin"]}}}
-timeouts: {{drain_s: 3}}
-{clusters}"""
+__all__ = ["SCENARIOS", "run_demo"]
 
 
-def _write_configs(work: Path) -> dict[str, dict[str, int]]:
-    """Certificates and both sidecar configs; returns the ports of each part."""
-    ca = load_or_create_root(work, TRUST_DOMAIN)
-    write_workload(ca, CALLER_ID, work, "productpage")
-    write_workload(ca, SERVER_ID, work, "reviews")
-    ports = {
-        name: {"outbound": free_port(), "inbound": free_port(), "admin": free_port()}
-        for name in ("productpage", "reviews")
-    }
-    app_port = free_port()
-    ports["app"] = {"http": app_port}
-    clusters = f"""clusters:
-  - name: reviews
-    hosts: [reviews.default.svc.cluster.local]
-    identity: {SERVER_ID}
-    endpoints: [{{address: 127.0.0.1, port: {ports["reviews"]["inbound"]}}}]
-"""
-    (work / "productpage.yaml").write_text(
-        _sidecar_yaml("productpage", CALLER_ID, 1, ports["productpage"], clusters)
-    )
-    (work / "reviews.yaml").write_text(
-        _sidecar_yaml("reviews", SERVER_ID, app_port, ports["reviews"], "")
-    )
-    return ports
+async def _demo(
+    work: Path, console: Console, duration_s: float | None, scenario: str | None, rate: float
+) -> int:
+    ports = DemoPorts.pick()
+    async with Processes(work / "logs") as procs:
+        try:
+            frontend = await start_all(procs, work, ports, scenario, console)
+        except (ProcessFailed, ApplyFailed, TimeoutError) as exc:
+            console.print(f"[red]glassmesh demo: could not start: {exc or 'timed out'}[/]")
+            return 1
+        show_urls(console, ports, frontend, work)
+        load = LoadGenerator(frontend, rate)
+        sender = asyncio.create_task(load.run())
+        try:
+            await watch(console, ports, load, procs, duration_s)
+        except ProcessFailed as exc:
+            console.print(f"[red]glassmesh demo: {exc}[/]")
+            return 1
+        finally:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+            count = len(procs.pids)
+            await procs.stop_all()
+            console.print(f"\nstopped {count} processes; {load.counts.sent} requests sent")
+    return 0
 
 
-async def _send(requests: int, proxy: str, console: Console) -> None:
-    table = Table(title=f"{requests} requests: productpage -> reviews, through the sidecar pair")
-    for column in ("request", "status", "ms", "caller seen by reviews", "x-request-id"):
-        table.add_column(column, no_wrap=True)
-    async with aiohttp.ClientSession() as session:
-        for i in range(requests):
-            url = f"http://reviews/reviews/{i}"
-            start = time.perf_counter()
-            async with session.get(url, proxy=proxy) as resp:
-                body = await resp.json()
-            ms = (time.perf_counter() - start) * 1000
-            caller = str(body["caller"]).removeprefix(f"spiffe://{TRUST_DOMAIN}/")
-            table.add_row(
-                f"GET /reviews/{i}", str(resp.status), f"{ms:.1f}",
-                caller, str(body["request_id"])[:8] + "…",
-            )  # fmt: skip
-        async with session.get("http://ratings/x", proxy=proxy) as resp:
-            flags = resp.headers.get("x-glassmesh-flags")
-            table.add_row("GET http://ratings/x", str(resp.status), "", "(unknown host)",
-                          f"flags: {flags}")  # fmt: skip
-    console.print(table)
+async def _main(
+    work: Path, console: Console, duration_s: float | None, scenario: str | None, rate: float
+) -> int:
+    """``_demo``, cancelled (cleanly: its children are stopped) by the first SIGINT or SIGTERM."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)  # a second Ctrl-C must not cut the clean-up
+            loop.add_signal_handler(signum, lambda: None)
+        task.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop)
+    try:
+        return await _demo(work, console, duration_s, scenario, rate)
+    except asyncio.CancelledError:
+        console.print("glassmesh demo: stopped")
+        return 0
 
 
-async def _smuggle(port: int, console: Console) -> None:
-    """A request-smuggling attempt (Content-Length with Transfer-Encoding) must get 400."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(
-        b"POST /reviews/1 HTTP/1.1\r\nHost: reviews\r\nContent-Length: 6\r\n"
-        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\n\r\n"
-    )
-    response = await asyncio.wait_for(reader.read(), 5)
-    writer.close()
-    status_line = response.split(b"\r\n", 1)[0].decode("latin-1")
-    console.print(f"smuggling attempt (Content-Length + Transfer-Encoding): [bold]{status_line}[/]")
-
-
-async def _show_clusters(admin_port: int, console: Console) -> None:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(f"http://127.0.0.1:{admin_port}/clusters") as resp,
-    ):
-        data = await resp.json()
-    for cluster in data["clusters"]:
-        for ep in cluster["endpoints"]:
-            if not ep["rq_total"]:
-                continue
-            console.print(
-                f"cluster {cluster['name']} ({cluster['tls']}) {ep['address']}: "
-                f"{ep['rq_total']} requests over {ep['cx_total']} connection(s)"
-            )
-
-
-async def _demo(requests: int, work: Path, console: Console) -> int:
-    ports = _write_configs(work)
-    async with Processes() as procs:
-        app_port = ports["app"]["http"]
-        app = [sys.executable, "-m", "controlplane.demo.sampleapp", "--port", str(app_port)]
-        await procs.start("reviews-app", app, work)
-        for name in ("reviews", "productpage"):
-            sidecar = [
-                sys.executable,
-                "-m",
-                "controlplane.cli",
-                "sidecar",
-                "--config",
-                f"{name}.yaml",
-            ]
-            await procs.start(f"{name}-sidecar", sidecar, work)
-        await wait_http(f"http://127.0.0.1:{app_port}/healthz", procs)
-        for name in ("reviews", "productpage"):
-            await wait_http(f"http://127.0.0.1:{ports[name]['admin']}/ready", procs)
-        console.print(f"[green]up:[/] reviews app :{app_port}, sidecars (mTLS between them)")
-        proxy = f"http://127.0.0.1:{ports['productpage']['outbound']}"
-        await _send(requests, proxy, console)
-        await _smuggle(ports["productpage"]["outbound"], console)
-        await _show_clusters(ports["productpage"]["admin"], console)
-        codes = await procs.stop_all()
-    console.print(f"sidecars stopped with SIGTERM, exit codes: {codes}")
-    return 0 if all(code == 0 for code in codes.values()) else 1
-
-
-def run_demo(requests: int = 20) -> int:
-    """Run the demo; returns the process exit code."""
+def run_demo(
+    duration_s: float | None = None, scenario: str | None = None, rate: float = 10.0
+) -> int:
+    """Run the demo until ``duration_s`` passes (forever when None) or a signal; returns the exit
+    code: 0, 1 when a part failed to start or died, 2 for an unknown scenario."""
     console = Console()
+    if scenario is not None and scenario not in SCENARIOS:
+        console.print(
+            f"glassmesh demo: --scenario: unknown {scenario!r}; one of {sorted(SCENARIOS)}"
+        )
+        return 2
+    if not 0 < rate <= 1000:
+        console.print(f"glassmesh demo: --rate: {rate:g} is not in (0, 1000] requests per second")
+        return 2
     with tempfile.TemporaryDirectory(prefix="glassmesh-demo-") as tmp:
-        return asyncio.run(_demo(requests, Path(tmp), console))
+        work = Path(tmp)
+        (work / "logs").mkdir()
+        return asyncio.run(_main(work, console, duration_s, scenario, rate))

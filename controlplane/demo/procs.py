@@ -1,14 +1,32 @@
-"""Child processes of the demo: start, wait until they answer, stop with SIGTERM."""
+"""Child processes of the demo: start each in a process group of its own, wait until it answers,
+stop every group with SIGTERM, then SIGKILL what is left after a bounded wait.
+
+A process group per child means a child's own children (a shell, a worker) are stopped with it,
+so nothing the demo started outlives it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import os
+import signal
 import socket
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
 import aiohttp
+
+_LIBC = ctypes.CDLL(None) if sys.platform == "linux" else None
+
+
+def _die_with_parent() -> None:
+    """In a child before exec: SIGTERM when the demo dies, even by SIGKILL (Linux only)."""
+    if _LIBC is not None:
+        _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def free_port() -> int:
@@ -19,14 +37,25 @@ def free_port() -> int:
         return port
 
 
+def port_or_free(preferred: int) -> int:
+    """``preferred`` when nothing listens on it and it can be bound, else a free port."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+        except OSError:
+            return free_port()
+    return preferred
+
+
 class ProcessFailed(Exception):
-    """A child exited before it was ready."""
+    """A child exited before it was ready, or while it should have been serving."""
 
 
 class Processes:
-    """A group of child processes that is always cleaned up."""
+    """A group of child processes that is always cleaned up, in reverse start order."""
 
-    def __init__(self) -> None:
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
         self._procs: dict[str, asyncio.subprocess.Process] = {}
 
     async def __aenter__(self) -> Processes:
@@ -37,42 +66,59 @@ class Processes:
     ) -> None:
         await self.stop_all()
 
-    async def start(self, name: str, argv: list[str], cwd: Path) -> None:
-        """Start a child in ``cwd``, its output in ``<name>.log`` there."""
-        with (cwd / f"{name}.log").open("wb") as log:  # the child keeps its own descriptor
+    @property
+    def pids(self) -> dict[str, int]:
+        """Process ids of the children, by name."""
+        return {name: proc.pid for name, proc in self._procs.items()}
+
+    async def start(
+        self, name: str, argv: list[str], cwd: Path, env: Mapping[str, str] | None = None
+    ) -> None:
+        """Start a child in ``cwd`` in a new session, its output in ``<logs>/<name>.log``."""
+        with (self.logs / f"{name}.log").open("wb") as log:  # the child keeps its own descriptor
             self._procs[name] = await asyncio.create_subprocess_exec(
-                *argv, cwd=cwd, stdout=log, stderr=asyncio.subprocess.STDOUT
-            )
+                *argv, cwd=cwd, stdout=log, stderr=asyncio.subprocess.STDOUT,
+                stdin=asyncio.subprocess.DEVNULL, env=None if env is None else dict(env),
+                start_new_session=True, preexec_fn=_die_with_parent,
+            )  # fmt: skip
 
     def check(self) -> None:
-        """Raise ProcessFailed if a child has exited."""
+        """Raise ProcessFailed naming a child that has exited, with the end of its log."""
         for name, proc in self._procs.items():
             if proc.returncode is not None:
-                raise ProcessFailed(f"{name} exited with {proc.returncode}")
+                tail = (self.logs / f"{name}.log").read_text(errors="replace")[-1500:]
+                raise ProcessFailed(f"{name} exited with {proc.returncode}:\n{tail}")
 
-    async def stop_all(self, timeout_s: float = 10.0) -> dict[str, int]:
-        """SIGTERM every child, wait (bounded), kill stragglers; returns exit codes."""
+    async def stop_all(self, timeout_s: float = 5.0) -> dict[str, int]:
+        """SIGTERM every child's group (newest first), wait at most ``timeout_s``, SIGKILL the
+        groups still there; returns the exit codes. Idempotent."""
+        procs = list(reversed(self._procs.items()))
+        self._procs = {}
+        for _, proc in procs:
+            _signal_group(proc, signal.SIGTERM)
         codes: dict[str, int] = {}
-        for proc in self._procs.values():
-            if proc.returncode is None:
-                proc.terminate()
-        for name, proc in self._procs.items():
+        for name, proc in procs:
             try:
                 codes[name] = await asyncio.wait_for(proc.wait(), timeout_s)
             except TimeoutError:
-                proc.kill()
+                _signal_group(proc, signal.SIGKILL)
                 codes[name] = await proc.wait()
-        self._procs.clear()
+            _signal_group(proc, signal.SIGKILL)  # the child's own children, if any stayed
         return codes
 
 
-async def wait_http(url: str, procs: Processes, timeout_s: float = 20.0) -> None:
+def _signal_group(proc: asyncio.subprocess.Process, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signum)
+
+
+async def wait_http(url: str, procs: Processes, timeout_s: float = 30.0) -> None:
     """Wait until ``url`` answers 200; raises ProcessFailed or TimeoutError."""
     async with aiohttp.ClientSession() as session, asyncio.timeout(timeout_s):
         while True:
             procs.check()
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(url) as resp:
+            with contextlib.suppress(aiohttp.ClientError, OSError):
+                async with session.get(url, timeout=aiohttp.ClientTimeout(total=2)) as resp:
                     if resp.status == 200:
                         return
             await asyncio.sleep(0.1)
