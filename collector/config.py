@@ -119,6 +119,7 @@ class ConnectorsConfig(_Config, frozen=True):
 
     servicegraph: dict[str, Any] | None = None
     spanmetrics: dict[str, Any] | None = None
+    analysis: dict[str, Any] | None = None
 
 
 class CollectorConfig(_Config, frozen=True):

@@ -19,9 +19,10 @@ from collector.pipeline.consumer import MetricsConsumer
 class Connectors:
     servicegraph: Any | None = None  # ServiceGraphConnector: traces, metrics, graph source
     spanmetrics: Any | None = None  # SpanMetricsConnector: traces
+    analysis: Any | None = None  # AnalysisConnector: traces, bottleneck source
 
     def all(self) -> list[Any]:
-        return [c for c in (self.servicegraph, self.spanmetrics) if c is not None]
+        return [c for c in (self.servicegraph, self.spanmetrics, self.analysis) if c is not None]
 
 
 def _load(kind: type[Any], raw: dict[str, Any] | None, section: str) -> Any:
@@ -38,9 +39,11 @@ def build_connectors(
     config: ConnectorsConfig, metrics_out: MetricsConsumer, clock: Callable[[], float] = time.time
 ) -> Connectors:
     """The enabled connectors. Raises ConfigError for a bad section."""
+    from collector.connectors.analysis import AnalysisConfig, AnalysisConnector
     from collector.connectors.servicegraph import ServiceGraphConfig, ServiceGraphConnector
     from collector.connectors.spanmetrics import SpanMetricsConfig, SpanMetricsConnector
 
+    analysis_config = _load(AnalysisConfig, config.analysis, "analysis")
     graph_config = _load(ServiceGraphConfig, config.servicegraph, "servicegraph")
     spans_config = _load(SpanMetricsConfig, config.spanmetrics, "spanmetrics")
     built = Connectors()
@@ -48,4 +51,6 @@ def build_connectors(
         built.servicegraph = ServiceGraphConnector(graph_config, metrics_out, clock=clock)
     if spans_config.enabled:
         built.spanmetrics = SpanMetricsConnector(spans_config, metrics_out, clock=clock)
+    if analysis_config.enabled:
+        built.analysis = AnalysisConnector(analysis_config, clock=clock)
     return built

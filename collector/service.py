@@ -70,6 +70,8 @@ class Collector:
             p.traces.append(self.store)
             p.logs.append(self.store)
         p.traces += self.connectors.all()
+        if self.connectors.analysis is not None:
+            self.connectors.analysis.register(self.metrics)
         if self.prometheus is not None:
             p.metrics.append(self.prometheus)
         if self.connectors.servicegraph is not None:
@@ -115,8 +117,9 @@ class Collector:
             ).app
             await self._serve("otlp_http", app, recv.http.endpoint)
         if self.config.query.enabled and self.store is not None:
-            graph = self.connectors.servicegraph
-            query = make_query_app(self.store, self.config.query, graph, metrics=self.metrics)
+            graph, analysis = self.connectors.servicegraph, self.connectors.analysis
+            query = make_query_app(self.store, self.config.query, graph, metrics=self.metrics,
+                                   analysis=analysis)  # fmt: skip
             await self._serve("query", query, self.config.query.endpoint)
         if self.prometheus is not None:
             await self._serve(

@@ -23,9 +23,10 @@ class AnalysisSettings:
 
 
 class _Window:
-    __slots__ = ("facts", "trees")
+    __slots__ = ("added", "facts", "trees")
 
     def __init__(self, settings: AnalysisSettings) -> None:
+        self.added = 0
         self.facts: deque[TraceFacts] = deque(maxlen=settings.max_traces)
         self.trees: deque[tuple[float, Tree]] = deque(maxlen=settings.max_sample)
 
@@ -54,6 +55,7 @@ class Analyzer:
             window = self._windows[tree.key(0)] = _Window(self.settings)
         facts = TraceFacts(tree, now_s)
         window.facts.append(facts)
+        window.added += 1
         window.trees.append((now_s, tree))
         recent = self._recent
         recent[facts.trace_id] = tree
@@ -64,6 +66,11 @@ class Analyzer:
 
     def endpoints(self) -> list[Key]:
         return sorted(self._windows)
+
+    def added(self, entry: Key) -> int:
+        """Traces of ``entry`` analysed so far (a report is current while this is unchanged)."""
+        window = self._windows.get(entry)
+        return window.added if window is not None else 0
 
     def snapshot(
         self, entry: Key, lookback_s: float, now_s: float

@@ -14,6 +14,7 @@ from collector.config import QueryConfig
 from collector.connectors.graphview import GraphSource
 from collector.otlp import otlpjson
 from collector.query import params
+from collector.query.analysis import AnalysisSource, analysis_routes
 from collector.query.jaeger_v1 import JaegerV1
 from collector.query.jaeger_v3 import JaegerV3
 from collector.storage.api import TraceStore
@@ -42,7 +43,9 @@ def make_query_app(
     config: QueryConfig,
     graph_source: GraphSource | None = None,
     clock: Callable[[], float] = time.time,
+    *,
     metrics: SelfMetrics | None = None,
+    analysis: AnalysisSource | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[_no_crash])
     app.add_routes(ui_routes(count=counter(metrics)) if metrics else ui_routes())
@@ -63,4 +66,6 @@ def make_query_app(
         from collector.query.graph import graph_routes
 
         app.add_routes(graph_routes(graph_source))
+    if analysis is not None:
+        app.add_routes(analysis_routes(analysis))
     return app
