@@ -11,6 +11,9 @@ from dashboards.common import Link, dashboard, dashboard_url, graph, jaeger_sear
 from dashboards.common import query_var as var
 
 IN = 'reporter=~"$reporter",destination_service="$service"'
+# The collector's Prometheus exporter appends the unit to the connector's
+# traces_spanmetrics_latency (Tempo's name has no suffix); this is the name it serves.
+SPAN_LATENCY = "traces_spanmetrics_latency_seconds"
 SPANS = 'rate(traces_spanmetrics_calls_total{service="$canonical"}[$__rate_interval])'
 OUT = (
     'reporter="source",source_canonical_service="$canonical",source_workload_namespace="$namespace"'
@@ -163,7 +166,7 @@ def build() -> db.Dashboard:
                 "s",
                 prom(
                     "histogram_quantile(0.9, sum by (le, span_name) (rate("
-                    'traces_spanmetrics_latency_bucket{service="$canonical"}[$__rate_interval])))',
+                    f'{SPAN_LATENCY}_bucket{{service="$canonical"}}[$__rate_interval])))',
                     "{{span_name}}",
                     exemplar=True,
                 ),
