@@ -152,9 +152,11 @@ def _parser() -> argparse.ArgumentParser:
     token.add_parser(sub)
     resources.add_parser(sub)
     proxies.add_parser(sub)
+    from collector import analyze_cli
     from collector import cli as collector_cli
 
     collector_cli.add_parser(sub)
+    analyze_cli.add_parser(sub)
     from dashboards import cli as dashboards_cli
 
     dashboards_cli.add_parser(sub)

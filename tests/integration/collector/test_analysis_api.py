@@ -4,11 +4,13 @@ bottleneck API, critical-path API and /metrics name the slow service."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -135,3 +137,39 @@ async def test_bad_and_unknown_requests_are_4xx_and_counted(tmp_path: Path) -> N
 async def _text(url: str) -> str:
     async with aiohttp.ClientSession() as s, s.get(url) as r:
         return await r.text()
+
+
+async def test_glassmesh_analyze_reports_and_explains_what_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from controlplane.cli import main
+
+    monkeypatch.setenv("COLUMNS", "220")
+    collector = Collector(collector_config(connectors__analysis={"idle_s": 0.3}), tmp_path / "d")
+    await collector.start()
+    try:
+        query = collector.url("query")
+        assert await asyncio.to_thread(main, ["analyze", "--collector", query]) == 0
+        assert "no traces analysed in the last 15m" in capsys.readouterr().err
+
+        endpoint = collector.url("otlp_http") + "/v1/traces"
+        await asyncio.to_thread(_send_shop_traces, endpoint, 5)
+        await _poll(f"{query}/api/v1/bottlenecks", 5, service="frontend", operation="GET /buy")
+        assert await asyncio.to_thread(main, ["analyze", "--collector", query]) == 0
+        table = capsys.readouterr().out
+        assert "frontend GET /buy" in table and "5 requests" in table
+        first_row = next(line for line in table.splitlines() if "│ 1 " in line)
+        assert "self_time" in first_row and "inventory" in first_row
+
+        args = ["analyze", "--collector", query, "--service", "frontend", "--json"]
+        assert await asyncio.to_thread(main, args) == 0
+        body = json.loads(capsys.readouterr().out)
+        assert body["endpoints"][0]["bottlenecks"][0]["service"] == "inventory"
+
+        args = ["analyze", "--collector", query, "--service", "x", "--operation", "y"]
+        assert await asyncio.to_thread(main, args) == 1
+        assert "no traces of x 'y'" in capsys.readouterr().err
+    finally:
+        await collector.shutdown()
+    assert await asyncio.to_thread(main, ["analyze", "--collector", query]) == 1
+    assert f"cannot reach the collector at {query}" in capsys.readouterr().err
