@@ -101,7 +101,7 @@ def _cmd_controlplane(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from controlplane.demo import run_demo
 
-    return run_demo(requests=args.requests)
+    return run_demo(duration_s=args.duration, scenario=args.scenario, rate=args.rate)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -161,8 +161,15 @@ def _parser() -> argparse.ArgumentParser:
 
     dashboards_cli.add_parser(sub)
 
-    p = sub.add_parser("demo", help="run a sidecar pair before a sample app and show the traffic")
-    p.add_argument("--requests", type=int, default=20, help="requests to send (default 20)")
+    from controlplane.commands import run as run_command
+    from controlplane.commands import views
+
+    run_command.add_parser(sub)
+    views.add_parser(sub)
+    p = sub.add_parser("demo", help="the whole mesh on 127.0.0.1: a shop, traffic, live views")
+    p.add_argument("--duration", type=float, help="stop after this many seconds (default: Ctrl-C)")
+    p.add_argument("--scenario", help="apply a Fault: slow-inventory or failing-payments")
+    p.add_argument("--rate", type=float, default=10.0, help="requests per second (default 10)")
     p.set_defaults(func=_cmd_demo)
     return parser
 

@@ -1,25 +1,74 @@
-"""``glassmesh demo`` as a user runs it: real processes, real mTLS, real traffic."""
+"""``glassmesh demo`` as a user runs it: the whole mesh in child processes, real mTLS between six
+sidecars, traffic from the load generator reaching the collector, ``glassmesh top`` and ``graph``
+reading it, and nothing left running once the demo ends."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from controlplane.demo.shop import EDGES, SERVICES
+from tests.e2e.demo_run import Demo, alive, get_json, glassmesh
 
 
-def test_the_demo_carries_traffic_over_mtls_and_stops_cleanly() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "controlplane.cli", "demo", "--requests", "3"],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+@pytest.fixture
+def demo() -> Iterator[Demo]:
+    started = Demo("--duration", "25", "--rate", "20")
+    try:
+        yield started
+    finally:
+        started.kill()
+
+
+def shop_edges(graph: dict[str, object]) -> set[tuple[str, str]]:
+    edges = graph["edges"]
+    assert isinstance(edges, list)
+    return {(e["source"], e["target"]) for e in edges if e["requests"] > 0}
+
+
+def test_the_demo_shows_the_shop_in_the_collector_and_leaves_nothing_behind(demo: Demo) -> None:
+    collector = demo.collector()
+    demo.wait_for(
+        lambda: set(get_json(f"{collector}/api/services")["data"]) >= set(SERVICES),
+        "traces of every service",
     )
-    out = result.stdout
-    assert result.returncode == 0, out + result.stderr
-    assert out.count("GET /reviews/") == 3
-    assert "ns/default/sa/productpage" in out  # the identity the reviews app saw
-    assert "flags: NR" in out  # the unknown host
-    assert "400 Bad Request" in out  # the smuggling attempt
-    assert "3 requests over 1 connection(s)" in out  # pooled keep-alive to the peer
-    assert "'reviews-sidecar': 0" in out and "'productpage-sidecar': 0" in out
+    demo.wait_for(
+        lambda: shop_edges(get_json(f"{collector}/api/graph?window=30s")) >= set(EDGES),
+        "the shop's edges in the graph",
+    )
+    traces = get_json(f"{collector}/api/traces?service=frontend&operation=POST&limit=5")["data"]
+    assert traces, "no checkout trace"
+    in_one = {p["serviceName"] for p in traces[0]["processes"].values()}
+    assert in_one == {"frontend", "cart", "checkout", "inventory", "payments"}  # headers passed on
+
+    top = glassmesh("top", "--once", "--collector", collector, "--window", "30s")
+    assert top.returncode == 0, top.stderr
+    rows = {line.split()[1]: line for line in top.stdout.splitlines() if line.startswith("│")}
+    assert set(SERVICES) <= set(rows), top.stdout
+    assert "100.00%" in rows["inventory"]  # nothing fails without a scenario
+    graph = glassmesh("graph", "--collector", collector, "--window", "30s", "--json")
+    assert graph.returncode == 0, graph.stderr
+    assert shop_edges(json.loads(graph.stdout)) >= set(EDGES)
+    table = glassmesh("graph", "--collector", collector, "--window", "30s")
+    assert "checkout" in table.stdout and "inventory" in table.stdout and "P95" in table.stdout
+
+    assert demo.finish() == 0, demo.output  # --duration ends it
+    assert f"stopped {2 + 2 * len(SERVICES)} processes" in demo.output
+    assert len(demo.children) == 2 + 2 * len(SERVICES)
+    assert [pid for pid in demo.children if alive(pid)] == []
+
+
+def test_the_views_say_when_the_collector_is_unreachable() -> None:
+    result = glassmesh("top", "--once", "--collector", "http://127.0.0.1:9")
+    assert result.returncode == 1
+    assert "cannot reach the collector at http://127.0.0.1:9" in result.stderr
+    result = glassmesh("graph", env={"GLASSMESH_COLLECTOR": "ftp://x"})
+    assert result.returncode == 2 and "not an http:// or https:// URL" in result.stderr
+
+
+def test_an_unknown_scenario_is_refused_before_anything_starts() -> None:
+    result = glassmesh("demo", "--scenario", "slow-everything")
+    assert result.returncode == 2
+    assert "slow-inventory" in result.stdout  # the ones there are
