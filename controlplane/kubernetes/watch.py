@@ -30,6 +30,7 @@ log = logging.getLogger("glassmesh.controlplane.kubernetes")
 Obj = dict[str, Any]
 Lister = Callable[..., Awaitable[Any]]  # a client list method, e.g. CoreV1Api.list_pod_...
 GONE = 410
+NOT_FOUND = 404
 WATCH_EVENTS = ("ADDED", "MODIFIED", "DELETED")
 
 
@@ -44,7 +45,12 @@ class Handler(Protocol):
 
 
 class WatchError(Exception):
-    """The API server answered with an error, or with something that is not its protocol."""
+    """The API server answered with an error (``status``, when it was an HTTP one), or with
+    something that is not its protocol."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class Gone(WatchError):
@@ -75,7 +81,7 @@ async def raw_response(call: Awaitable[Any]) -> aiohttp.ClientResponse:
     if not 200 <= response.status < 300:
         body = (await response.read())[:512].decode(errors="replace")
         response.release()
-        raise WatchError(f"HTTP {response.status}: {body}")
+        raise WatchError(f"HTTP {response.status}: {body}", response.status)
     return response
 
 
@@ -113,7 +119,11 @@ class Watcher:
             except (WatchError, ApiException, aiohttp.ClientError, TimeoutError, ValueError) as exc:
                 self.stats.errors += 1
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"[:300]
-                log.warning("%s: %s; retrying in %.1fs", self.name, self.stats.last_error, delay)
+                # 404: the kind is not served (its CRD not installed): normal, so quieter.
+                level = (
+                    logging.INFO if getattr(exc, "status", None) == NOT_FOUND else logging.WARNING
+                )
+                log.log(level, "%s: %s; retrying in %.1fs", self.name, self.stats.last_error, delay)
             await self._sleep(delay)
             delay = min(delay * 2, self._settings.backoff_max_s)
 

@@ -87,12 +87,14 @@ class FakeApiServer:
     bearer: str = field(default_factory=lambda: uuid.uuid4().hex)
     revision: int = 0
     compacted: int = 0
+    epoch: int = 0  # bumped by compact(): a watch opened in an older epoch ends
     objects: dict[str, dict[tuple[str, str], Obj]] = field(default_factory=dict)
     history: list[tuple[int, str, str, Obj]] = field(default_factory=list)  # rv, path, type, obj
     tokens: dict[str, ServiceAccountToken] = field(default_factory=dict)
     events: list[Obj] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)  # "GET /api/v1/pods?watch=true..."
     expired: int = 0  # watches answered with 410 Expired
+    failures: dict[str, int] = field(default_factory=dict)  # path -> requests still to fail
     url: str = ""
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _runner: web.AppRunner | None = None
@@ -122,8 +124,13 @@ class FakeApiServer:
         """Forgets every event up to now (as etcd compaction) and ends the open watches, whose
         next resourceVersion is then too old."""
         self.compacted = self.revision
+        self.epoch += 1
         self.history.clear()
         await self._notify()
+
+    def fail(self, path: str, times: int) -> None:
+        """The next ``times`` requests to ``path`` get a 500 InternalError Status."""
+        self.failures[path] = times
 
     def mint(self, namespace: str, name: str, audiences: list[str]) -> str:
         """A JWT-shaped token for a service account (what the kubelet projects)."""
@@ -217,6 +224,9 @@ class FakeApiServer:
         self.requests.append(f"{request.method} {request.path_qs}")
         if request.headers.get("Authorization") != f"Bearer {self.bearer}":
             return web.json_response(status(401, "Unauthorized", "Unauthorized"), status=401)
+        if self.failures.get(request.path, 0) > 0:
+            self.failures[request.path] -= 1
+            return web.json_response(status(500, "InternalError", "etcd timeout"), status=500)
         response: web.StreamResponse = await handler(request)
         return response
 
@@ -246,8 +256,8 @@ class FakeApiServer:
             self.expired += 1
             return response
         loop = asyncio.get_running_loop()
-        deadline, compacted = loop.time() + timeout_s, self.compacted
-        while loop.time() < deadline and compacted == self.compacted:
+        deadline, epoch = loop.time() + timeout_s, self.epoch
+        while loop.time() < deadline and epoch == self.epoch:
             pending = [e for e in self.history if e[0] > since and e[1] == request.path]
             for rv, _, event, obj in pending:
                 await _send(response, event, obj)
@@ -257,7 +267,7 @@ class FakeApiServer:
             async with self._changed:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), deadline - loop.time())
-        if _flag(request.query.get("allowWatchBookmarks")) and compacted == self.compacted:
+        if _flag(request.query.get("allowWatchBookmarks")) and epoch == self.epoch:
             kind, api_version = COLLECTIONS[request.path]
             bookmark = {
                 "kind": kind,

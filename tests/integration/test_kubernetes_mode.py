@@ -304,3 +304,17 @@ async def test_a_watch_whose_version_was_compacted_away_lists_again(
     watches = (await plane.get("/api/v1/kubernetes"))["watches"]
     assert watches["Pod"]["gone"] >= 1 and watches["Pod"]["lists"] >= 2
     assert apiserver.expired >= 3  # Services, EndpointSlices and Pods at least
+
+
+async def test_api_server_errors_are_retried_with_backoff(
+    apiserver: FakeApiServer, plane: Plane
+) -> None:
+    await plane.until("/api/v1/kubernetes", lambda b: b["watches"]["Pod"]["synced"])
+    apiserver.fail(PODS, 3)
+    await apiserver.compact()  # the watches end; the next list and watch of pods fail 3 times
+    await apiserver.put(SERVICES, SERVICE)
+    await apiserver.put(PODS, pod("web-1"))
+    await apiserver.put(SLICES, endpoint_slice(True, ("web-1", "10.1.0.5")))
+    await plane.until("/api/v1/endpoints", lambda b: len(web_endpoints(b)) == 1)
+    pods = (await plane.get("/api/v1/kubernetes"))["watches"]["Pod"]
+    assert pods["errors"] == 3 and "HTTP 500" in pods["last_error"]
