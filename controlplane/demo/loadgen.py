@@ -60,7 +60,7 @@ class LoadGenerator:
             return
         self.counts.sent += 1
         method, path = ("POST", "/checkout") if n % 3 == 2 else ("GET", "/")
-        task = asyncio.create_task(self._one(session, method, f"{path}?user=u{n % 50}"))
+        task = asyncio.create_task(self._one(session, method, f"{path}?user=u{n % 5}"))
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
 

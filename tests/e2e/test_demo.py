@@ -72,3 +72,34 @@ def test_an_unknown_scenario_is_refused_before_anything_starts() -> None:
     result = glassmesh("demo", "--scenario", "slow-everything")
     assert result.returncode == 2
     assert "slow-inventory" in result.stdout  # the ones there are
+
+
+def top_finding(collector: str) -> str | None:
+    """The service of the finding with the largest estimated saving, across every endpoint."""
+    result = glassmesh("analyze", "--collector", collector, "--json")
+    if result.returncode != 0:
+        return None
+    findings = [b for e in json.loads(result.stdout)["endpoints"] for b in e["bottlenecks"]]
+    if not findings:
+        return None
+    best: str = max(findings, key=lambda b: b["estimated_saving_ms"])["service"]
+    return best
+
+
+def test_slow_inventory_becomes_the_top_finding_and_sigterm_stops_everything() -> None:
+    demo = Demo("--scenario", "slow-inventory", "--rate", "20")
+    try:
+        collector = demo.collector()
+        assert "scenario slow-inventory" in demo.output
+        seen: list[str | None] = []
+
+        def inventory_on_top() -> bool:
+            seen.append(top_finding(collector))
+            return seen[-1] == "inventory"
+
+        demo.wait_for(inventory_on_top, "inventory to top the analysis", within_s=90)
+        assert demo.stop() == 0, demo.output
+        assert len(demo.children) == 2 + 2 * len(SERVICES)
+        assert [pid for pid in demo.children if alive(pid)] == []
+    finally:
+        demo.kill()
