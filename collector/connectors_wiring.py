@@ -32,6 +32,8 @@ def _load(kind: type[Any], raw: dict[str, Any] | None, section: str) -> Any:
         return load(kind, raw)
     except ValueError as exc:
         message = str(exc).replace("`$", f"`$.connectors.{section}")
+        if "`$" not in message:  # msgspec names no path for an unknown top-level field
+            message += f" - at `$.connectors.{section}`"
         raise ConfigError(message) from None
 
 

@@ -21,9 +21,21 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Status
 
 from collector.analysis.analyzer import AnalysisSettings, Analyzer
 from collector.analysis.assembler import Assembler
+from collector.analysis.naming import METHODS, operation
 from collector.analysis.report import Report
 from collector.analysis.tree import Key, SpanTuple, Tree
-from collector.otlp.spanbatch import CODE, END, KIND, NAME, PARENT, SPAN, START, TRACE, SpanBatch
+from collector.otlp.spanbatch import (
+    CODE,
+    END,
+    KIND,
+    NAME,
+    PARENT,
+    PROTO,
+    SPAN,
+    START,
+    TRACE,
+    SpanBatch,
+)
 from collector.telemetry import SelfMetrics
 
 SWEEP_S = 1.0
@@ -78,8 +90,11 @@ class AnalysisConnector:
         for group in batch.groups:
             service = group.service or "unknown_service"
             for row in group.rows:
-                span = (row[SPAN], row[PARENT], service, row[NAME], row[KIND], row[START],
-                        row[END], row[CODE] == ERROR)  # fmt: skip
+                name = row[NAME]
+                if name in METHODS:
+                    name = operation(name, row[PROTO].attributes)
+                span = (row[SPAN], row[PARENT], service, name, row[KIND], row[START], row[END],
+                        row[CODE] == ERROR)  # fmt: skip
                 found = by_trace.get(row[TRACE])
                 if found is None:
                     by_trace[row[TRACE]] = [span]

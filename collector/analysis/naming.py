@@ -1,0 +1,36 @@
+"""Operation names for analysis: a span named only by its HTTP method (as the sidecar's are)
+gets its route, else its path with id-like segments folded (``GET /items/{id}``), so
+``GET /cart`` and ``GET /stock`` are different operations but every item id is not."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+
+from controlplane.api.telemetry import HTTP_ROUTE, URL_PATH
+
+METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE",
+                     "PATCH"))  # fmt: skip
+MAX_PATH = 120
+_ID = re.compile(r"^(?:\d+|[0-9a-fA-F-]{16,}|[0-9a-fA-F]{8,})$")
+
+
+def operation(name: str, attributes: Iterable[KeyValue]) -> str:
+    """``name``, with the route or folded path appended when ``name`` is a bare HTTP method."""
+    if name not in METHODS:
+        return name
+    path = ""
+    for kv in attributes:
+        if kv.key == HTTP_ROUTE:
+            return f"{name} {kv.value.string_value[:MAX_PATH]}"
+        if kv.key == URL_PATH:
+            path = kv.value.string_value
+    return f"{name} {fold(path)}" if path else name
+
+
+def fold(path: str) -> str:
+    """``path`` with numeric and hex-id segments replaced by ``{id}``, cut at MAX_PATH."""
+    parts = ["{id}" if _ID.match(p) else p for p in path[:MAX_PATH].split("/")]
+    return "/".join(parts)
