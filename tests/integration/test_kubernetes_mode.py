@@ -23,6 +23,8 @@ import aiohttp
 import pytest
 from cryptography import x509
 
+from controlplane.api.sidecar import ClusterConfig
+from controlplane.api.snapshot import Ack, Registration, Snapshot, decode_server, encode
 from controlplane.kubernetes import KubernetesSettings
 from controlplane.server import ControlPlane, ControlPlaneSettings
 from sidecar.agent import AgentSettings, CertificateAgent, CertificateError, HttpsRequester
@@ -34,6 +36,7 @@ SERVICES = "/api/v1/services"
 PODS = "/api/v1/pods"
 SLICES = "/apis/discovery.k8s.io/v1/endpointslices"
 FAULTS = "/apis/glassmesh.io/v1alpha1/faults"
+POLICIES = "/apis/glassmesh.io/v1alpha1/trafficpolicies"
 WEB_ID = "spiffe://cluster.local/ns/shop/sa/web"
 
 
@@ -318,3 +321,79 @@ async def test_api_server_errors_are_retried_with_backoff(
     await plane.until("/api/v1/endpoints", lambda b: len(web_endpoints(b)) == 1)
     pods = (await plane.get("/api/v1/kubernetes"))["watches"]["Pod"]
     assert pods["errors"] == 3 and "HTTP 500" in pods["last_error"]
+
+
+def traffic_policy(policy: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "glassmesh.io/v1alpha1",
+        "kind": "TrafficPolicy",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"host": "web", "trafficPolicy": {"loadBalancer": {"simple": policy}}},
+    }
+
+
+async def test_a_sidecar_on_its_projected_token_is_pushed_the_clusters_the_api_server_says(
+    tmp_path: Path, apiserver: FakeApiServer, plane: Plane
+) -> None:
+    # The sidecar's certificate comes from its projected token, as in a pod.
+    token_file = tmp_path / "token"
+    token_file.write_text(apiserver.mint("shop", "web", ["glassmesh"]))
+    settings = AgentSettings(url=plane.url, identity=WEB_ID, token_file=token_file)
+    agent = CertificateAgent(
+        settings, lambda issued: None, HttpsRequester(plane.url, plane.ca_file)
+    )
+    issued = await agent.renew()
+    (tmp_path / "cert.pem").write_bytes(issued.chain_pem)
+    (tmp_path / "key.pem").write_bytes(issued.key_pem)
+    context = ssl.create_default_context(cafile=plane.ca_file)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+
+    await apiserver.put(SERVICES, SERVICE)
+    await apiserver.put(PODS, pod("web-1"))
+    await apiserver.put(SLICES, endpoint_slice(True, ("web-1", "10.1.0.5")))
+    await apiserver.put(POLICIES, traffic_policy("LEAST_REQUEST"))
+
+    def web_cluster(snapshot: Snapshot) -> ClusterConfig | None:
+        return next((c for c in snapshot.clusters if c.name == "web"), None)
+
+    def pushed(snapshot: Snapshot) -> bool:
+        cluster = web_cluster(snapshot)
+        return cluster is not None and cluster.load_balancer.policy == "least_request"
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"{plane.url}/api/v1/stream", ssl=context) as ws,
+    ):
+        # Its registration names its stream only: the API server alone says where "web" is.
+        hello = Registration(
+            service="web", namespace="shop", address="127.0.0.1", port=1, ready=True
+        )
+        await ws.send_bytes(encode(hello))
+        snapshot = await _snapshot_until(ws, pushed)
+        cluster = web_cluster(snapshot)
+        assert cluster is not None and cluster.identity == WEB_ID
+        assert [(e.address, e.port) for e in cluster.endpoints] == [("10.1.0.5", 15006)]
+
+        await apiserver.put(POLICIES, traffic_policy("FASTEST"))  # not a balancer we know
+        await plane.until("/api/v1/kubernetes", lambda b: b["rejected"] != [])
+        await apiserver.put(PODS, pod("web-2"))  # a later change is pushed on the good policy
+        await apiserver.put(
+            SLICES, endpoint_slice(True, ("web-1", "10.1.0.5"), ("web-2", "10.1.0.6"))
+        )
+        await _snapshot_until(  # two endpoints, still least_request
+            ws, lambda s: pushed(s) and len(getattr(web_cluster(s), "endpoints", [])) == 2
+        )
+
+
+async def _snapshot_until(
+    ws: aiohttp.ClientWebSocketResponse, check: Callable[[Snapshot], bool]
+) -> Snapshot:
+    """ACKs snapshots until one passes ``check`` (at most 10 s)."""
+    async with asyncio.timeout(10):
+        while True:
+            message = await ws.receive()
+            assert message.type == aiohttp.WSMsgType.BINARY, message
+            snapshot = decode_server(message.data)
+            await ws.send_bytes(encode(Ack(version=snapshot.version)))
+            if check(snapshot):
+                return snapshot
