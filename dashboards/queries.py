@@ -16,7 +16,8 @@ _VARIABLE = re.compile(r"\$(?:\{(\w+)(?::\w+)?\}|(\w+))")
 @dataclass(frozen=True)
 class Query:
     """One target of one panel: ``kind`` is PROMETHEUS (``text`` a PromQL expression) or
-    INFINITY (``text`` a URL relative to the collector, ``root`` its JSONata selector)."""
+    INFINITY (``text`` a URL relative to the collector, ``root`` its JSONata selector);
+    ``exemplar`` when the panel asks Prometheus for exemplars too."""
 
     dashboard: str
     panel: str
@@ -24,6 +25,7 @@ class Query:
     kind: str
     text: str
     root: str = ""
+    exemplar: bool = False
 
 
 def panel_queries(model: Mapping[str, Any]) -> Iterator[Query]:
@@ -37,8 +39,9 @@ def panel_queries(model: Mapping[str, Any]) -> Iterator[Query]:
             kind = (target.get("datasource") or {}).get("type", panel_ds)
             text = target.get("expr") if kind == PROMETHEUS else target.get("url")
             if kind in (PROMETHEUS, INFINITY) and text:
-                root = target.get("root_selector", "")
-                yield Query(model["uid"], panel["title"], target["refId"], kind, text, root)
+                root, exemplar = target.get("root_selector", ""), bool(target.get("exemplar"))
+                ref = target["refId"]
+                yield Query(model["uid"], panel["title"], ref, kind, text, root, exemplar)
 
 
 def variables(model: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -86,7 +86,6 @@ def build() -> db.Dashboard:
                     f"histogram_quantile(0.9, sum by (le, {EDGE}) "
                     f"(rate({seconds}_bucket[$__rate_interval])))",
                     "{{client}} → {{server}}",
-                    exemplar=True,
                 ),
             )
         )

@@ -73,8 +73,13 @@ def prometheus(tmp_path: Path, collector: str, control_plane: str) -> Iterator[s
     config = tmp_path / "prometheus.yml"
     config.write_text(yaml.safe_dump(settings))
     port = _free_port()
-    argv = [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}"]  # fmt: skip
+    argv = [
+        PROMETHEUS,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--enable-feature=exemplar-storage",  # as docs/dashboards.md says to run it
+    ]
     with (tmp_path / "prometheus.log").open("wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         try:
@@ -217,6 +222,29 @@ async def answered(
     return isinstance(body, list) and len(body) > 0
 
 
+async def exemplar_traces(
+    session: aiohttp.ClientSession, base: str, collector: Collector
+) -> tuple[list[str], list[str]]:
+    """(trace ids, queries without any) over every query that asks for exemplars."""
+    traces: list[str] = []
+    missing = []
+    now = time.time()
+    for text in render().values():
+        model = json.loads(text)
+        wanted = [q for q in panel_queries(model) if q.exemplar]
+        assignment = (await choices(session, base, model))[0] if wanted else {}
+        for q in wanted:
+            expr = substitute(q.text, assignment)
+            params = {"query": expr, "start": str(now - 300), "end": str(now)}
+            async with session.get(f"{base}/api/v1/query_exemplars", params=params) as resp:
+                found = (await resp.json())["data"] if resp.status == 200 else []
+            ids = [e["labels"]["trace_id"] for s in found for e in s["exemplars"]]
+            traces.extend(ids[:1])
+            if not ids:
+                missing.append(f"{q.dashboard} / {q.panel} / {q.ref_id}")
+    return traces, missing
+
+
 async def test_every_dashboard_query_finds_data_in_a_real_prometheus(
     mesh: Bookinfo, tmp_path: Path, collector: Collector
 ) -> None:
@@ -233,3 +261,15 @@ async def test_every_dashboard_query_finds_data_in_a_real_prometheus(
             empty = await empty_queries(mesh.session, base, collector)
             await asyncio.sleep(0.5)
         assert empty == [], "queries without data:\n" + "\n".join(empty)
+
+        # Latency panels ask for exemplars: each has some, and they name stored traces (the
+        # link Grafana draws to the Jaeger data source, which is the collector's query API).
+        missing = ["not run yet"]
+        while missing and time.monotonic() < deadline:
+            traces, missing = await exemplar_traces(mesh.session, base, collector)
+            await asyncio.sleep(0.5)
+        assert missing == [], "latency queries without exemplars:\n" + "\n".join(missing)
+        for trace_id in set(traces):
+            async with mesh.session.get(f"{collector.url('query')}/api/traces/{trace_id}") as r:
+                assert r.status == 200, trace_id
+                assert (await r.json())["data"][0]["spans"]

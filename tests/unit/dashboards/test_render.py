@@ -52,7 +52,7 @@ def test_mesh_latency_panels_carry_exemplars_for_trace_links() -> None:
         for panel in model["panels"]:
             for target in panel.get("targets", []):
                 expr = target.get("expr", "")
-                traced = "istio_request_duration" in expr or "traces_" in expr
+                traced = "istio_request_duration" in expr or "traces_spanmetrics" in expr
                 if "histogram_quantile" in expr and traced and panel["type"] == "timeseries":
                     latency += 1
                     assert target.get("exemplar") is True, (model["uid"], panel["title"])
