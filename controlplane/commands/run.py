@@ -24,6 +24,7 @@ from pathlib import Path
 from types import FrameType
 
 from controlplane.commands.client import DEFAULT_SERVER, CommandError, as_command
+from controlplane.demo.procs import die_with_parent
 
 TRUST_DOMAIN = "cluster.local"
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -171,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
             sidecar = subprocess.Popen(
                 [sys.executable, "-m", "controlplane.cli", "sidecar", "--config", "sidecar.yaml"],
                 cwd=work, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=die_with_parent,  # noqa: PLW1509 (no threads in this process)
             )  # fmt: skip
         try:
             _wait_ready(sidecar, ports["admin"], log)

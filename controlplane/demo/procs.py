@@ -20,13 +20,15 @@ from types import TracebackType
 
 import aiohttp
 
-_LIBC = ctypes.CDLL(None) if sys.platform == "linux" else None
+# Looked up before any fork: the child only calls it (nothing there may take a lock).
+_PRCTL = ctypes.CDLL(None).prctl if sys.platform == "linux" else None
+_PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
-    """In a child before exec: SIGTERM when the demo dies, even by SIGKILL (Linux only)."""
-    if _LIBC is not None:
-        _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+def die_with_parent() -> None:
+    """In a child before exec: SIGTERM when its parent dies, even by SIGKILL (Linux only)."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
 
 
 def free_port() -> int:
@@ -79,7 +81,7 @@ class Processes:
             self._procs[name] = await asyncio.create_subprocess_exec(
                 *argv, cwd=cwd, stdout=log, stderr=asyncio.subprocess.STDOUT,
                 stdin=asyncio.subprocess.DEVNULL, env=None if env is None else dict(env),
-                start_new_session=True, preexec_fn=_die_with_parent,
+                start_new_session=True, preexec_fn=die_with_parent,
             )  # fmt: skip
 
     def check(self) -> None:
