@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+import yaml
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.config.config_exception import ConfigException
 
@@ -98,6 +99,9 @@ class KubernetesMode:
 
     async def _configuration(self) -> client.Configuration:
         configuration = client.Configuration()
+        kubeconfig = self.settings.kubeconfig
+        if kubeconfig is not None and not kubeconfig.is_file():  # the library's word is vaguer
+            raise KubernetesStartError(f"cannot configure the Kubernetes client: no {kubeconfig}")
         try:
             if self.settings.kubeconfig is None:
                 # the library leaves this one untyped
@@ -109,7 +113,7 @@ class KubernetesMode:
                     client_configuration=configuration,
                     persist_config=False,
                 )
-        except (ConfigException, OSError, ValueError, KeyError) as exc:
+        except (ConfigException, OSError, ValueError, KeyError, yaml.YAMLError) as exc:
             where = self.settings.kubeconfig or "in-cluster service account"
             message = f"cannot configure the Kubernetes client ({where}): {exc}"
             raise KubernetesStartError(message) from None

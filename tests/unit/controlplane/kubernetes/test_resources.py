@@ -70,3 +70,31 @@ def test_an_object_of_another_kind_is_rejected(store: Store) -> None:
     sync = ResourceSync("TrafficPolicy", store, lambda obj, why: reported.append(why))
     sync.apply("ADDED", fault(10))
     assert store.list("TrafficPolicy") == [] and reported[0].path == "kind"
+
+
+def route(subset: str) -> dict[str, Any]:
+    backend = {"name": "web", "port": 8080, "subset": subset}
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": "web", "namespace": "shop", "resourceVersion": "7"},
+        "spec": {"parentRefs": [{"name": "web"}], "rules": [{"backendRefs": [backend]}]},
+    }
+
+
+def test_a_route_to_a_subset_no_policy_defines_is_rejected(store: Store) -> None:
+    reported: list[Rejection] = []
+    policies = ResourceSync("TrafficPolicy", store, lambda obj, why: reported.append(why))
+    routes = ResourceSync("HTTPRoute", store, lambda obj, why: reported.append(why))
+    routes.apply("ADDED", route("v2"))
+    assert store.list("HTTPRoute") == []
+    assert reported[0].path == "spec.rules[0].backendRefs[0]"
+    policy = {
+        "apiVersion": "glassmesh.io/v1alpha1",
+        "kind": "TrafficPolicy",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"host": "web", "subsets": [{"name": "v2", "labels": {"version": "v2"}}]},
+    }
+    policies.apply("ADDED", policy)
+    routes.apply("MODIFIED", route("v2"))
+    assert [r.metadata.name for r in store.list("HTTPRoute")] == ["web"]
