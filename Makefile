@@ -38,7 +38,7 @@ test: install check
 check: $(MYPYC)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy setup.py controlplane sidecar collector dashboards bench tests
+	$(VENV)/bin/mypy setup.py controlplane sidecar collector dashboards bench tests deploy/demo
 	$(VENV)/bin/pytest -q
 
 bench: install
