@@ -67,6 +67,8 @@ class KubernetesMode:
         self.registry = KubernetesRegistry(clock)
         self.index = EndpointIndex(trust_domain, settings.default_inbound_port)
         self.syncs = {k.kind: ResourceSync(k.kind, store, self._report) for k in WATCHED_KINDS}
+        # A route may name a subset whose TrafficPolicy comes later (kinds list in any order).
+        self.syncs["TrafficPolicy"].on_stored = self.syncs["HTTPRoute"].retry
         self.watchers: list[Watcher] = []
         self._api: client.ApiClient | None = None
         self._tasks: list[asyncio.Task[None]] = []

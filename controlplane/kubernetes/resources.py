@@ -107,7 +107,15 @@ class ResourceSync:
         self.store = store
         self.rejected: dict[tuple[str, str], Rejection] = {}  # (namespace, name) -> why
         self.rejections = 0  # objects rejected since start
+        self.on_stored: Callable[[], None] = lambda: None  # after a write of this kind
         self._on_rejected = on_rejected
+        self._rejected_objects: dict[tuple[str, str], Obj] = {}
+
+    def retry(self) -> None:
+        """Checks the rejected objects again: what they refer to may exist now (a route's
+        subset whose TrafficPolicy arrived after it, as on a first list)."""
+        for obj in list(self._rejected_objects.values()):
+            self.apply("MODIFIED", obj)
 
     def replace(self, items: list[Obj]) -> None:
         """Stores every valid item and deletes what the API server no longer has."""
@@ -120,7 +128,9 @@ class ResourceSync:
             namespace, name = resource.metadata.namespace, resource.metadata.name
             if (namespace, name) not in listed:
                 self.store.delete(self.kind, namespace, name)
+                self.on_stored()
         self.rejected = {k: v for k, v in self.rejected.items() if k in listed}
+        self._rejected_objects = {k: v for k, v in self._rejected_objects.items() if k in listed}
 
     def apply(self, event: str, obj: Obj) -> None:
         """Stores (ADDED, MODIFIED) or deletes (DELETED) one object; rejects an invalid one."""
@@ -128,7 +138,9 @@ class ResourceSync:
         where = (str(meta.get("namespace") or "default"), str(meta.get("name") or ""))
         if event == "DELETED":
             self.rejected.pop(where, None)
-            self.store.delete(self.kind, *where)
+            self._rejected_objects.pop(where, None)
+            if self.store.delete(self.kind, *where):
+                self.on_stored()
             return
         try:
             resource = decode_resource(stripped(obj))
@@ -138,12 +150,15 @@ class ResourceSync:
                 policies = self.store.list("TrafficPolicy")
                 check_subsets(resource, [p for p in policies if isinstance(p, TrafficPolicy)])
         except ResourceError as exc:
+            self._rejected_objects[where] = obj
             self._reject(obj, Rejection(self.kind, *where, exc.path, exc.message))
             return
         self.rejected.pop(where, None)
+        self._rejected_objects.pop(where, None)
         current = self.store.get(*resource.key())
         if current is None or _unversioned(current) != _unversioned(resource):
             self.store.put(resource)
+            self.on_stored()
 
     def _reject(self, obj: Obj, rejection: Rejection) -> None:
         if self.rejected.get((rejection.namespace, rejection.name)) == rejection:

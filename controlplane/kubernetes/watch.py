@@ -124,6 +124,9 @@ class Watcher:
                     logging.INFO if getattr(exc, "status", None) == NOT_FOUND else logging.WARNING
                 )
                 log.log(level, "%s: %s; retrying in %.1fs", self.name, self.stats.last_error, delay)
+            except Exception:  # our bug: it must not end the watch for good
+                self.stats.errors += 1
+                log.exception("%s: watch failed; retrying in %.1fs", self.name, delay)
             await self._sleep(delay)
             delay = min(delay * 2, self._settings.backoff_max_s)
 

@@ -37,6 +37,7 @@ PODS = "/api/v1/pods"
 SLICES = "/apis/discovery.k8s.io/v1/endpointslices"
 FAULTS = "/apis/glassmesh.io/v1alpha1/faults"
 POLICIES = "/apis/glassmesh.io/v1alpha1/trafficpolicies"
+ROUTES = "/apis/gateway.networking.k8s.io/v1/httproutes"
 WEB_ID = "spiffe://cluster.local/ns/shop/sa/web"
 
 
@@ -397,3 +398,22 @@ async def _snapshot_until(
             await ws.send_bytes(encode(Ack(version=snapshot.version)))
             if check(snapshot):
                 return snapshot
+
+
+async def test_a_route_waiting_for_its_subsets_policy_is_applied_when_the_policy_comes(
+    apiserver: FakeApiServer, plane: Plane
+) -> None:
+    backend = {"name": "web", "port": 8080, "subset": "v2"}
+    route = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": "web-v2", "namespace": "shop"},
+        "spec": {"parentRefs": [{"name": "web"}], "rules": [{"backendRefs": [backend]}]},
+    }
+    await apiserver.put(ROUTES, route)
+    await plane.until("/api/v1/kubernetes", lambda b: b["rejected"] != [])
+    policy = traffic_policy("ROUND_ROBIN")
+    policy["spec"]["subsets"] = [{"name": "v2", "labels": {"version": "v2"}}]
+    await apiserver.put(POLICIES, policy)  # the route itself does not change
+    await plane.until("/api/v1/resources/httproutes", lambda b: len(b["items"]) == 1)
+    assert (await plane.get("/api/v1/kubernetes"))["rejected"] == []

@@ -95,6 +95,7 @@ def test_a_route_to_a_subset_no_policy_defines_is_rejected(store: Store) -> None
         "metadata": {"name": "web", "namespace": "shop"},
         "spec": {"host": "web", "subsets": [{"name": "v2", "labels": {"version": "v2"}}]},
     }
-    policies.apply("ADDED", policy)
-    routes.apply("MODIFIED", route("v2"))
+    policies.on_stored = routes.retry  # as KubernetesMode wires them
+    policies.apply("ADDED", policy)  # the route is checked again, and now it passes
     assert [r.metadata.name for r in store.list("HTTPRoute")] == ["web"]
+    assert routes.rejected == {}
