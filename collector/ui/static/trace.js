@@ -6,6 +6,13 @@ import {
 
 const PALETTE = 8;
 const MAX_DEPTH = 200;
+// A sidecar's span is named by the method alone (its route is not known): show the path too.
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE']);
+
+function tag(span, key) {
+  const found = (span.tags || []).find((t) => t.key === key);
+  return found ? value(found) : '';
+}
 
 function hash(text) {
   let h = 0;
@@ -99,6 +106,7 @@ function row(item, trace, t0, total, logs) {
   const name = el('div', { class: 'name' },
     el('span', { class: `service c${hash(process.serviceName) % PALETTE}` }, process.serviceName),
     ' ', el('span', { class: 'op' }, span.operationName),
+    METHODS.has(span.operationName) ? el('span', { class: 'path' }, ` ${tag(span, 'url.path')}`) : null,
     records ? el('span', { class: 'badge', title: 'access-log lines' }, `log ${records.length}`) : null);
   name.style.paddingLeft = `${depth * 14 + 4}px`;
   const more = details(span, process, records);
@@ -139,9 +147,9 @@ function markCritical(path, t0, total) {
     line.querySelector('.track').append(segment);
     marked += 1;
   }
-  const self = path.spans.reduce((sum, s) => sum + (s.self_us || 0), 0);
+  const onPath = path.spans.reduce((sum, s) => sum + (s.self_us || 0), 0);
   document.getElementById('critical').replaceChildren(el('span', { class: 'swatch critical' }),
-    `critical path: ${marked} spans, ${fmtUs(self)} of self time`);
+    `critical path: ${marked} spans, ${fmtUs(onPath)} (violet: the part of each span on it)`);
 }
 
 async function criticalPath(traceId) {

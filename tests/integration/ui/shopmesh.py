@@ -33,6 +33,7 @@ from tests.integration.mesh import bound
 TRACE_HEADERS = ("traceparent", "tracestate", "x-request-id")
 OUTBOUND = web.AppKey("outbound", list[tuple[str, int]])
 SESSION = web.AppKey("session", aiohttp.ClientSession)
+ANALYSIS = {"connectors__analysis": {"idle_s": 0.3}}  # a trace is complete after 0.3 s quiet
 
 
 def frontend_app() -> web.Application:
@@ -142,7 +143,7 @@ async def start_shop(mesh: Bookinfo, collector: Collector) -> Shop:
 @pytest.fixture
 async def shop(tmp_path: Path) -> AsyncIterator[Shop]:
     """The shop, started; everything stopped after the test, sidecars before the collector."""
-    collector = Collector(collector_config(), tmp_path / "collector")
+    collector = Collector(collector_config(**ANALYSIS), tmp_path / "collector")
     await collector.start()
     try:
         async with aiohttp.ClientSession() as session:
