@@ -87,6 +87,11 @@ def run_demo(
             f"glassmesh demo: --scenario: unknown {scenario!r}; one of {sorted(SCENARIOS)}"
         )
         return 2
+    if duration_s is not None and not duration_s > 0:
+        console.print(
+            f"glassmesh demo: --duration: {duration_s:g} is not a positive number of seconds"
+        )
+        return 2
     if not 0 < rate <= 1000:
         console.print(f"glassmesh demo: --rate: {rate:g} is not in (0, 1000] requests per second")
         return 2
