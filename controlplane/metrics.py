@@ -12,6 +12,7 @@ import bisect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -56,6 +57,7 @@ class ControlPlaneMetrics:
         self.push_latency = Histogram(PUSH_BUCKETS_S)
         self.connected: Callable[[], int] = lambda: 0
         self.root_expiry: float | None = None
+        self.kubernetes: Callable[[], dict[str, Any]] | None = None  # Kubernetes mode's status()
         self._expiries: dict[str, float] = {}  # identity -> expiry of its newest certificate
 
     def issued(self, identity: str, expires_at: float) -> None:
@@ -99,6 +101,8 @@ class ControlPlaneMetrics:
             root = [("", self.root_expiry)]
             _family(lines, "root_cert_expiry_timestamp_seconds", "gauge",
                     "When the CA root expires (epoch seconds)", root)  # fmt: skip
+        if self.kubernetes is not None:
+            _kubernetes(lines, self.kubernetes())
         return "\n".join(lines) + "\n"
 
     def _histogram(self, lines: list[str]) -> None:
@@ -114,6 +118,23 @@ class ControlPlaneMetrics:
             lines.append(f'{name}_bucket{{le="{le}"}} {running}')
         lines.append(f"{name}_sum {_number(h.total)}")
         lines.append(f"{name}_count {h.count}")
+
+
+def _kubernetes(lines: list[str], status: dict[str, Any]) -> None:
+    """Kubernetes mode: CRs rejected (since start, and now) and each watch's relists and errors."""
+    _family(lines, "kubernetes_resources_rejected_total", "counter",
+            "Custom resources rejected by validation (the last good version stays)",
+            [("", float(status["rejections_total"]))])  # fmt: skip
+    rejected_now = [("", float(len(status["rejected"])))]
+    _family(lines, "kubernetes_resources_rejected", "gauge",
+            "Custom resources whose current version is rejected", rejected_now)  # fmt: skip
+    watches = sorted(status["watches"].items())
+    for name, key, help_text in (
+        ("kubernetes_watch_relists_total", "gone", "Watches that had to list again (410 Gone)"),
+        ("kubernetes_watch_errors_total", "errors", "Failed lists and watches (then a backoff)"),
+    ):
+        samples = [(f'{{kind="{kind}"}}', float(stats[key])) for kind, stats in watches]
+        _family(lines, name, "counter", help_text, samples)
 
 
 def _number(value: float) -> str:

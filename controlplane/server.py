@@ -89,6 +89,8 @@ class ControlPlane:
             self.authority.root or self.authority.cert
         ).not_valid_after_utc.timestamp()
         self.pusher = Pusher(self.store, self.registry, bundle, self.metrics)
+        if self.kubernetes is not None:
+            self.metrics.kubernetes = self.kubernetes.status
         self.metrics_url: str | None = None
         self._metrics_runner: web.AppRunner | None = None
         self.app = make_resources_app(self.store, self.auth)

@@ -99,7 +99,9 @@ async def plane(tmp_path: Path, apiserver: FakeApiServer) -> AsyncIterator[Plane
         backoff_initial_s=0.05,
         backoff_max_s=0.5,
     )
-    settings = ControlPlaneSettings(data_dir=tmp_path / "data", port=0, kubernetes=kubernetes)
+    settings = ControlPlaneSettings(
+        data_dir=tmp_path / "data", port=0, kubernetes=kubernetes, metrics_listen=("127.0.0.1", 0)
+    )
     control = ControlPlane(settings)
     url = await control.start()
     yield Plane(control, url)
@@ -266,6 +268,13 @@ async def test_a_bad_cr_is_rejected_while_the_last_good_one_stays(
     assert rejected["name"] == "slow-inventory"
     assert "spec.delay.percentage" in rejected["error"]
     assert status["rejections_total"] == 1
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{plane.control.metrics_url}/metrics") as resp,
+    ):
+        scraped = await resp.text()
+    assert "glassmesh_controlplane_kubernetes_resources_rejected_total 1\n" in scraped
+    assert "glassmesh_controlplane_kubernetes_resources_rejected 1\n" in scraped
     for _ in range(100):
         if apiserver.events:
             break
