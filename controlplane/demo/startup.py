@@ -15,7 +15,7 @@ from rich.console import Console
 
 from controlplane.demo import scenarios, shop
 from controlplane.demo.live import DemoPorts
-from controlplane.demo.procs import Processes, wait_http
+from controlplane.demo.procs import Processes, ProcessFailed, wait_http
 
 GLASSMESH = [sys.executable, "-m", "controlplane.cli"]
 
@@ -68,6 +68,8 @@ async def _start_control_plane(procs: Processes, work: Path, ports: DemoPorts) -
 
 
 async def _start_shop(procs: Processes, work: Path, ports: DemoPorts) -> list[shop.Workload]:
+    if not (shop.APPS_DIR / "frontend.py").exists():  # deploy/ is not in a wheel
+        raise ProcessFailed(f"the shop's apps are not in {shop.APPS_DIR}: run from a checkout")
     workloads = shop.workloads()
     cp_url = f"https://127.0.0.1:{ports.control_plane}"
     otlp = f"http://127.0.0.1:{ports.otlp_http}"
