@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 MYPYC := $(VENV)/.mypyc
 COMPILED_SOURCES := $(wildcard sidecar/*.py sidecar/*/*.py collector/*/*.py)
 
-.PHONY: demo test check bench install clean
+.PHONY: demo test check bench install clean kubernetes-manifests
 
 # The tests run a real Prometheus against the collector and drive the web UI in a headless
 # Chromium: Debian's packages, installed if missing (Playwright never downloads a browser).
@@ -48,6 +48,12 @@ bench: install
 	$(PY) -m bench.collector
 	$(PY) -m bench.connectors
 	$(PY) -m bench.telemetry
+
+# deploy/kubernetes keeps generated files: the CRDs (from the resource kinds' schemas) and copies
+# of the dashboards, Grafana provisioning and Prometheus config (kustomize loads no file outside
+# its directory). Tests fail when they drift.
+kubernetes-manifests: $(STAMP)
+	$(PY) deploy/kubernetes/sync.py
 
 clean:
 	rm -rf $(VENV) build bench/out .mypy_cache .pytest_cache .ruff_cache

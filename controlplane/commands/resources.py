@@ -49,6 +49,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = actions.add_parser("schema", help="print the JSON Schema of a resource kind")
     p.add_argument("kind")
     p.set_defaults(func=as_command("config schema", run_schema))
+    from controlplane.commands import crds
+
+    crds.add_parser(actions)
 
 
 def _kind(text: str) -> str:
