@@ -21,12 +21,16 @@ from dashboards.common import (
 from dashboards.common import query_var as var
 
 ENTRY = 'entry_service="$entry_service",entry_operation="$entry_operation"'
-# JSONata over {"endpoints": [{"endpoint": {...}, "bottlenecks": [...]}]}: one row per finding.
+# One endpoint's report, {"endpoint": {...}, "bottlenecks": [...]} ranked by saving; JSONata
+# makes one row per finding with its first evidence trace.
+REPORT = (
+    "/api/v1/bottlenecks?service=${entry_service:percentencode}"
+    "&operation=${entry_operation:percentencode}&lookback=$lookback"
+)
 FINDINGS = (
-    'endpoints.(ep := endpoint; bottlenecks.{"entry": ep.service & " " & ep.operation, '
-    '"kind": kind, "service": service, "operation": operation, '
+    'bottlenecks.{"kind": kind, "service": service, "operation": operation, '
     '"critical path share": critical_path_share, "saving ms": estimated_saving_ms, '
-    '"detail": detail, "evidence trace": evidence_trace_ids[0]})'
+    '"detail": detail, "evidence trace": evidence_trace_ids[0]}'
 )
 
 
@@ -36,9 +40,7 @@ def _findings() -> table.Panel:
         table.Panel()
         .title("Top findings (ranked by estimated saving)")
         .datasource(INFINITY)
-        .with_target(
-            Infinity("findings", "/api/v1/bottlenecks?lookback=$lookback", "table", FINDINGS)
-        )
+        .with_target(Infinity("findings", REPORT, "table", FINDINGS))
         .override_by_name(
             "evidence trace", [models.DynamicConfigValue(id_val="links", value=[trace.build()])]
         )

@@ -4,13 +4,14 @@ of every panel, and its variables, so a test (or a user) can run them outside Gr
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 PROMETHEUS = "prometheus"
 INFINITY = "yesoreyeram-infinity-datasource"
-_VARIABLE = re.compile(r"\$(?:\{(\w+)(?::\w+)?\}|(\w+))")
+_VARIABLE = re.compile(r"\$(?:\{(\w+)(?::(\w+))?\}|(\w+))")
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,12 @@ def custom_values(variable: Mapping[str, Any]) -> list[str]:
 
 
 def substitute(text: str, values: Mapping[str, str]) -> str:
-    """``text`` with ``$name`` and ``${name}`` replaced from ``values`` (others left as they
-    are). Raises KeyError naming a variable that has no value."""
+    """``text`` with ``$name``, ``${name}`` and ``${name:percentencode}`` replaced from
+    ``values``, as Grafana does. Raises KeyError naming a variable that has no value."""
 
     def one(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        return values[name]
+        name, fmt = match.group(1) or match.group(3), match.group(2)
+        value = values[name]
+        return urllib.parse.quote(value, safe="") if fmt == "percentencode" else value
 
     return _VARIABLE.sub(one, text)
