@@ -58,6 +58,7 @@ class ControlPlaneMetrics:
         self.connected: Callable[[], int] = lambda: 0
         self.root_expiry: float | None = None
         self.kubernetes: Callable[[], dict[str, Any]] | None = None  # Kubernetes mode's status()
+        self.injections: Callable[[], dict[str, int]] | None = None  # the webhook's, by result
         self._expiries: dict[str, float] = {}  # identity -> expiry of its newest certificate
 
     def issued(self, identity: str, expires_at: float) -> None:
@@ -103,6 +104,12 @@ class ControlPlaneMetrics:
                     "When the CA root expires (epoch seconds)", root)  # fmt: skip
         if self.kubernetes is not None:
             _kubernetes(lines, self.kubernetes())
+        if self.injections is not None:
+            samples = [
+                (f'{{result="{k}"}}', float(v)) for k, v in sorted(self.injections().items())
+            ]
+            _family(lines, "sidecar_injections_total", "counter",
+                    "Pods the injection webhook reviewed, by result", samples)  # fmt: skip
         return "\n".join(lines) + "\n"
 
     def _histogram(self, lines: list[str]) -> None:

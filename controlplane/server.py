@@ -100,6 +100,7 @@ class ControlPlane:
         self.app.router.add_get("/api/v1/endpoints", self._endpoints)
         self.app.router.add_get("/api/v1/kubernetes", self._kubernetes_status)
         self.injector = register_injector(self.app, bundle, settings.trust_domain)
+        self.metrics.injections = self.injector.counters.by_result
         self._runner: web.AppRunner | None = None
 
     def server_context(self) -> ssl.SSLContext:

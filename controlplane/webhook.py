@@ -44,6 +44,11 @@ class WebhookCounters:
     denied: int = 0  # a pod that cannot be injected
     bad_requests: int = 0
 
+    def by_result(self) -> dict[str, int]:
+        """The counts by the ``result`` label of glassmesh_controlplane_sidecar_injections_total."""
+        return {"injected": self.injected, "skipped": self.skipped, "denied": self.denied,
+                "bad_request": self.bad_requests}  # fmt: skip
+
 
 def settings_from_env(
     env: Mapping[str, str], ca_bundle_pem: str, trust_domain: str

@@ -25,7 +25,10 @@ SERVICE_NAME = "glassmesh-controlplane.glassmesh-system.svc"
 
 @pytest.fixture
 async def plane(tmp_path: Path) -> AsyncIterator[tuple[ControlPlane, str]]:
-    settings = ControlPlaneSettings(data_dir=tmp_path / "data", port=0, dns_names=(SERVICE_NAME,))
+    settings = ControlPlaneSettings(
+        data_dir=tmp_path / "data", port=0, dns_names=(SERVICE_NAME,),
+        metrics_listen=("127.0.0.1", 0),
+    )  # fmt: skip
     control = ControlPlane(settings)
     url = await control.start()
     yield control, url
@@ -132,4 +135,10 @@ async def test_malformed_review_gets_400_and_is_counted(
     control, url = plane
     status, answer = await review(url, control.settings.data_dir, body)
     assert status == 400 and reason in answer["error"]
-    assert control.injector.counters.bad_requests == 1
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{control.metrics_url}/metrics") as resp,
+    ):
+        metrics = await resp.text()
+    assert 'glassmesh_controlplane_sidecar_injections_total{result="bad_request"} 1\n' in metrics
+    assert 'glassmesh_controlplane_sidecar_injections_total{result="injected"} 0\n' in metrics
