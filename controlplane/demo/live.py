@@ -24,7 +24,7 @@ from controlplane.demo.loadgen import LoadGenerator
 from controlplane.demo.procs import Processes, port_or_free
 
 REFRESH_S = 2.0
-WINDOW = "30s"
+WINDOW = "10s"  # two of the demo collector's 5 s slots: recent, and not too jumpy
 
 
 @dataclass(frozen=True)
