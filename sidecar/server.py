@@ -44,7 +44,7 @@ from sidecar.transport.tls import (
     peer_spiffe_id,
     server_context,
 )
-from sidecar.tuning import tune_allocator
+from sidecar.tuning import tune_allocator, tune_gc
 
 if TYPE_CHECKING:
     # The link (and cryptography, ~7 MB of RSS) is loaded only with a control plane; a sidecar
@@ -370,6 +370,7 @@ async def serve(config: SidecarConfig, base_dir: Path) -> None:
     """Run a sidecar until SIGTERM or SIGINT, then shut it down gracefully."""
     sidecar = Sidecar(config, base_dir)
     await sidecar.start()
+    tune_gc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
