@@ -47,9 +47,9 @@ def tune_gc() -> None:
     with telemetry on, each also leaves an exchange record (holding its request head) queued for
     up to a flush interval, so with CPython's default thresholds those records survive a
     first-generation collection, get promoted and are scanned again by the older generations.
-    The request path makes no cyclic
-    garbage of its own, so collecting every 50,000 allocations costs little memory, and objects
-    that live for the whole process (modules, config, TLS contexts) are frozen out of every scan.
+    The request path makes no cyclic garbage of its own, so collecting every 50,000 allocations
+    costs little memory, and objects that live for the whole process (modules, config, TLS
+    contexts) are frozen out of every scan.
     """
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD, 20, 20)
