@@ -265,3 +265,23 @@ def test_image_holds_what_the_manifests_run() -> None:
         if line.startswith("COPY") and "--from" not in line:
             for source in line.split()[1:-1]:
                 assert f"!{source.rstrip('/')}" in ignore or f"!{source}/**" in ignore, source
+
+
+def test_glassmesh_containers_pass_flags_the_cli_knows(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    """Every container of the glassmesh image, and the injected sidecar, runs a command line
+    the real CLI parser accepts (a renamed flag fails here, not in a crash-looping pod)."""
+    from controlplane.cli import _parser
+
+    golden = ROOT / "tests" / "golden" / "inject" / "deployment.injected.yaml"
+    injected = next(yaml.safe_load_all(golden.read_text()))["spec"]["template"]["spec"]
+    containers = [*injected["initContainers"]]
+    for doc in rendered["overlays/demo"]:
+        if doc["kind"] in ("Deployment", "StatefulSet"):
+            containers += doc["spec"]["template"]["spec"]["containers"]
+    glassmesh = [c for c in containers if c["image"] == "glassmesh:dev" and "command" not in c]
+    assert {c["args"][0] for c in glassmesh} == {"controlplane", "collector", "sidecar"}
+    for container in glassmesh:
+        args = _parser().parse_args(container["args"])
+        assert callable(args.func)
