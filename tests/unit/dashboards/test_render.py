@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import Dashboard as GrafanaDashboard
 
 from controlplane.cli import main
 from dashboards.common import UIDS
@@ -37,6 +39,15 @@ def test_every_dashboard_has_a_stable_uid_and_grafana_11_schema() -> None:
         assert model["schemaVersion"] == GRAFANA_11_6_SCHEMA
         assert model["title"].startswith("glassmesh / ")
         assert "glassmesh" in model["tags"]
+
+
+def test_the_files_decode_into_the_grafana_11_6_model_unchanged() -> None:
+    """The SDK's model is generated from Grafana 11.6's schema: a field it does not know, or a
+    value of the wrong shape, would not survive the round trip."""
+    encoder = JSONEncoder(sort_keys=True, indent=2)
+    for path in sorted(COMMITTED.glob("*.json")):
+        text = path.read_text()
+        assert encoder.encode(GrafanaDashboard.from_json(json.loads(text))) + "\n" == text
 
 
 def test_prometheus_panels_use_the_datasource_variable() -> None:
