@@ -26,6 +26,7 @@ READY_COMMAND = [
     "timeout=2)",
 ]
 _DROP_ALL = {"drop": ["ALL"]}
+_RUNTIME_DEFAULT = {"type": "RuntimeDefault"}  # with the above, PodSecurity "restricted" holds
 
 
 def sidecar_container(image: str, control_plane_url: str) -> dict[str, Any]:
@@ -56,7 +57,7 @@ def sidecar_container(image: str, control_plane_url: str) -> dict[str, Any]:
         "securityContext": {
             "runAsUser": PROXY_UID, "runAsGroup": PROXY_UID, "runAsNonRoot": True,
             "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-            "capabilities": _DROP_ALL,
+            "capabilities": _DROP_ALL, "seccompProfile": _RUNTIME_DEFAULT,
         },
         "volumeMounts": [
             {"name": "glassmesh-config", "mountPath": CONFIG_DIR, "readOnly": True},
