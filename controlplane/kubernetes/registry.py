@@ -40,6 +40,8 @@ class KubernetesRegistry(Registry):
     def sync(self, desired: Mapping[InstanceKey, Registration]) -> None:
         """Makes the instances exactly ``desired`` (key -> registration, the key's identity being
         the instance's): adds and updates what changed, removes what is no longer there."""
+        if desired == self._owned:
+            return  # the common case (a pod's status changed, not its endpoint): one C compare
         for key in [k for k in self._owned if k not in desired]:
             del self._owned[key]
             self.remove(key)

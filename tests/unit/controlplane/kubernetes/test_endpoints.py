@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from typing import Any
 
 from controlplane.kubernetes.endpoints import EndpointIndex
@@ -113,3 +114,32 @@ def test_the_registry_follows_the_api_server_not_the_streams() -> None:
     assert registry.expire() == []
     registry.sync({})
     assert registry.instances() == [] and registry.revision == 2
+
+
+def test_remaking_only_the_slices_an_event_touches_gives_what_remaking_all_would() -> None:
+    rng, seen = random.Random(7), 0
+    live = EndpointIndex("cluster.local")
+    for kind in ("Service", "Pod", "EndpointSlice"):
+        live.replace(kind, [])
+    for _ in range(400):
+        kind = rng.choice(["Service", "Pod", "EndpointSlice"])
+        event = rng.choice(["ADDED", "MODIFIED", "DELETED"])
+        n = rng.randrange(4)
+        if kind == "Service":
+            obj: dict[str, Any] = {"metadata": {"name": f"s{n}", "namespace": "shop"}}
+        elif kind == "Pod":
+            obj = pod(f"p{n}", spec={"serviceAccountName": rng.choice(["a", "b"])})
+        else:
+            members = rng.sample(range(4), rng.randrange(3))
+            ready = rng.choice([True, False])
+            endpoints = [endpoint(f"p{m}", f"10.0.{n}.{m}", ready=ready) for m in members]
+            obj = endpoint_slice(*endpoints, service=f"s{rng.randrange(4)}")
+            obj["metadata"]["name"] = f"slice{n}"
+        live.apply(kind, event, obj)
+        fresh = EndpointIndex("cluster.local")
+        for each in ("Service", "Pod", "EndpointSlice"):
+            fresh.replace(each, live.objects[each].values())
+        made = live.instances()
+        assert made == fresh.instances()
+        seen += len(made)
+    assert seen > 400  # the events did make instances, often
