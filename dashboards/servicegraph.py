@@ -1,15 +1,26 @@
 """Service graph: the mesh as a Node Graph, fed by the collector's graph API through the Infinity
 data source (nodes and edges already in Node Graph fields), and the Tempo-named service-graph
-metrics (the same names Grafana's Tempo service map reads) per edge."""
+metrics (the same names Grafana's Tempo service map reads), as a graph and per edge."""
 
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.builders import nodegraph
 from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.models import dashboard as models
 from grafana_foundation_sdk.models.nodegraph import ArcOption
 
-from dashboards.common import INFINITY, Infinity, dashboard, dashboard_url, graph, link, prom
+from dashboards.common import (
+    INFINITY,
+    PROM,
+    Infinity,
+    dashboard,
+    dashboard_url,
+    graph,
+    instant,
+    link,
+    prom,
+)
 
 WINDOW = "window=$window&namespace=$namespace"
 EDGE = "client, server"
@@ -49,6 +60,30 @@ def _node_graph() -> nodegraph.Panel:
     )
 
 
+def _metrics_graph() -> nodegraph.Panel:
+    """The same graph from Prometheus alone: one edges frame (a field named ``source`` makes it
+    one; Grafana draws the nodes from its ends), ids made by label_join."""
+    edges = (
+        "label_join(sum by (client, server) (rate(traces_service_graph_request_total[$__range])), "
+        '"id", "->", "client", "server")'
+    )
+    rename = {"client": "source", "server": "target", "Value": "mainstat"}
+    organize = models.DataTransformerConfig(
+        id_val="organize", options={"excludeByName": {"Time": True}, "renameByName": rename}
+    )
+    return (
+        nodegraph.Panel()
+        .title("Service graph (Tempo service-graph metrics)")
+        .description("Edges: requests/s over the dashboard's time range, from Prometheus.")
+        .datasource(PROM)
+        .edges(nodegraph.EdgeOptions().main_stat_unit("reqps"))
+        .with_target(instant(edges, "edges"))
+        .with_transformation(organize)
+        .height(14)
+        .span(24)
+    )
+
+
 def build() -> db.Dashboard:
     window = db.CustomVariable("window").label("Window").values("5m,15m,1h")
     namespace = db.TextBoxVariable("namespace").label("Namespace (empty: all)")
@@ -63,6 +98,7 @@ def build() -> db.Dashboard:
         .with_variable(namespace)
         .with_row(db.Row("Graph"))
         .with_panel(_node_graph())
+        .with_panel(_metrics_graph())
         .with_row(db.Row("Edges (Tempo service-graph metrics)"))
         .with_panel(
             graph(
