@@ -16,16 +16,29 @@ function evidence(ids) {
 }
 
 function bottleneckRow(b, rank) {
-  return el('tr', { 'data-service': b.service },
+  return el('tr', { 'data-service': b.service, 'data-saving-ms': b.estimated_saving_ms },
     el('td', {}, String(rank + 1)), el('td', {}, b.kind), el('td', {}, b.service),
     el('td', {}, b.operation), el('td', {}, fmtPct(b.critical_path_share)),
     el('td', {}, fmtPct(b.critical_path_share_slowest)), el('td', {}, fmtMs(b.estimated_saving_ms)),
     el('td', { class: 'detail' }, b.detail || ''), el('td', {}, evidence(b.evidence_trace_ids)));
 }
 
+const SHOWN = 8; // findings shown per endpoint before "show all"
+
+function moreButton(rows) {
+  if (rows.length <= SHOWN) return null;
+  const button = el('button', { type: 'button', class: 'more' }, `show ${rows.length - SHOWN} more`);
+  button.addEventListener('click', () => {
+    for (const row of rows) row.hidden = false;
+    button.remove();
+  });
+  return button;
+}
+
 function section(report) {
   const e = report.endpoint;
   const rows = report.bottlenecks.map(bottleneckRow);
+  rows.forEach((row, i) => { row.hidden = i >= SHOWN; });
   return el('section', { class: `endpoint ${health(e.error_rate, e.requests)}`,
     'data-endpoint': `${e.service} ${e.operation}` },
   el('h2', {}, el('span', { class: 'service' }, e.service), ' ', e.operation),
@@ -34,7 +47,8 @@ function section(report) {
     ? el('p', { class: 'muted' }, 'No bottleneck found for this endpoint.')
     : el('table', {}, el('thead', {}, el('tr', {}, ['#', 'kind', 'service', 'operation',
       'critical path share', 'share in slowest', 'est. saving', 'detail', 'evidence traces']
-      .map((h) => el('th', {}, h)))), el('tbody', {}, rows)));
+      .map((h) => el('th', {}, h)))), el('tbody', {}, rows)),
+  moreButton(rows));
 }
 
 async function load() {

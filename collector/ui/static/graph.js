@@ -157,7 +157,17 @@ function schedule() {
   }
 }
 
+/** A window asked for in the URL (?window=5m) becomes the form's choice. */
+function windowFromUrl() {
+  const wanted = new URLSearchParams(window.location.search).get('window');
+  const select = document.getElementById('controls').elements.window;
+  if (!wanted) return;
+  if (![...select.options].some((o) => o.value === wanted)) select.append(el('option', { value: wanted }, wanted));
+  select.value = wanted;
+}
+
 markNav('graph');
+windowFromUrl();
 document.getElementById('controls').addEventListener('submit', (event) => {
   event.preventDefault();
   run(load).then(schedule);
