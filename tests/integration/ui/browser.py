@@ -41,7 +41,8 @@ class Browser:
             self.errors.append(f"console: {message.text} at {message.location}")
 
     def _failed(self, request: Request) -> None:
-        self.errors.append(f"request failed: {request.url} {request.failure}")
+        if request.failure != "net::ERR_ABORTED":  # a fetch cut short by leaving the page
+            self.errors.append(f"request failed: {request.url} {request.failure}")
 
     async def open(self, url: str) -> Page:
         """Loads ``url`` and waits until the page's script says it is ready (or failed)."""
