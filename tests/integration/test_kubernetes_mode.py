@@ -1,7 +1,7 @@
 """Kubernetes mode end to end: the real kubernetes_asyncio client, through a kubeconfig, against
 an API server that speaks the REST wire format (tests/integration/kube_apiserver.py).
 
-What a user notices: a pod that becomes ready shows up in ``glassmesh endpoints``, and a deleted
+What a user notices: a pod that becomes ready shows up in ``glassmesh get endpoints``, and a deleted
 pod leaves at once; a sidecar holding a projected service-account token gets its certificate (a
 token for another audience gets a 401 saying why); a bad CR is refused with an Event naming the
 field while the last good version stays in force; a watch whose resourceVersion was compacted
@@ -167,10 +167,11 @@ async def test_a_pod_that_becomes_ready_shows_up_and_a_deleted_one_leaves_at_onc
 
     await apiserver.put(SLICES, endpoint_slice(True, ("web-1", "10.1.0.5"), ("web-2", "10.1.0.6")))
     await plane.until("/api/v1/endpoints", lambda b: all(e["ready"] for e in web_endpoints(b)))
-    table = await plane.cli("endpoints", "web", "-n", "shop")
+    table = await plane.cli("get", "endpoints", "web", "-n", "shop")
     assert "10.1.0.5:15106" in table  # the sidecar's inbound port, from the pod's annotation
     assert "10.1.0.6:15006" in table  # the default one
-    listed = json.loads(await plane.cli("endpoints", "-o", "json"))
+    assert all(row.endswith("   -") for row in table.splitlines()[1:])  # no lease to run out
+    listed = json.loads(await plane.cli("get", "endpoints", "-o", "json"))
     assert {(e["address"], e["identity"], e["ready"]) for e in listed} == {
         ("10.1.0.5", WEB_ID, True),
         ("10.1.0.6", WEB_ID, True),
