@@ -154,7 +154,8 @@ function markCritical(path, t0, total) {
 
 async function criticalPath(traceId) {
   try {
-    return await getJSON(`/api/v1/critical-path/${encodeURIComponent(traceId)}`);
+    const full = traceId.toLowerCase().padStart(32, '0'); // the analysis takes 32 digits
+    return await getJSON(`/api/v1/critical-path/${full}`);
   } catch (error) {
     if (error instanceof ApiError && error.status === 404) return null;
     throw error;
