@@ -41,7 +41,9 @@ function section(report) {
   rows.forEach((row, i) => { row.hidden = i >= SHOWN; });
   return el('section', { class: `endpoint ${health(e.error_rate, e.requests)}`,
     'data-endpoint': `${e.service} ${e.operation}` },
-  el('h2', {}, el('span', { class: 'service' }, e.service), ' ', e.operation),
+  el('h2', {}, el('span', { class: 'service' }, e.service), ' ', e.operation, ' ',
+    el('a', { class: 'small', href: `/ui/traces?${new URLSearchParams({ service: e.service })}` },
+      'traces')),
   el('p', { class: 'summary' }, endpointStats(e)),
   rows.length === 0
     ? el('p', { class: 'muted' }, 'No bottleneck found for this endpoint.')

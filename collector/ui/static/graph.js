@@ -1,5 +1,7 @@
 // The service graph page: /api/graph drawn as SVG (columns by call depth) and as a table.
-import { el, fmtMs, fmtPct, fmtRate, getJSON, health, markNav, run, status, svg } from './common.js';
+import {
+  ApiError, el, fmtMs, fmtPct, fmtRate, getJSON, health, markNav, run, status, svg,
+} from './common.js';
 
 const NODE_W = 160;
 const NODE_H = 46;
@@ -143,7 +145,15 @@ let timer = null;
 async function load() {
   const form = document.getElementById('controls');
   const range = form.elements.window.value;
-  const graph = await getJSON(`/api/graph?window=${encodeURIComponent(range)}`);
+  let graph;
+  try {
+    graph = await getJSON(`/api/graph?window=${encodeURIComponent(range)}`);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) {
+      throw new ApiError(404, 'The service graph is off on this collector (connectors.servicegraph).');
+    }
+    throw error;
+  }
   drawGraph(graph);
   fillTable(graph);
   status(`${graph.nodes.length} nodes, ${graph.edges.length} edges over the last ` +
