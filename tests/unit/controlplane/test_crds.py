@@ -3,13 +3,15 @@ patterns, written by ``glassmesh config crds``; HTTPRoute is left to Gateway API
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from controlplane.cli import main
-from controlplane.crds import crd, structural
+from controlplane.crds import crd, glassmesh_kinds, structural
 
 
 def test_optional_fields_become_nullable_and_refs_are_inlined() -> None:
@@ -55,3 +57,26 @@ def test_config_crds_writes_a_file_per_glassmesh_kind(tmp_path: Path) -> None:
     assert files == sorted([*(f"{k}.glassmesh.io.yaml" for k in kinds), "kustomization.yaml"])
     listed = yaml.safe_load((tmp_path / "crds" / "kustomization.yaml").read_text())["resources"]
     assert listed == [f for f in files if f != "kustomization.yaml"]
+
+
+def _nodes(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    yield path, node
+    for name, child in node.get("properties", {}).items():
+        yield from _nodes(child, f"{path}.{name}")
+    for key in ("items", "additionalProperties"):
+        if isinstance(node.get(key), dict):
+            yield from _nodes(node[key], f"{path}[{key}]")
+
+
+@pytest.mark.parametrize("kind", glassmesh_kinds())
+def test_crd_schemas_are_structural(kind: str) -> None:
+    """The API server's rules for a structural schema: every node typed, no references or
+    unions, additionalProperties never beside properties, no empty required lists."""
+    schema = crd(kind)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    for path, node in _nodes(schema):
+        assert node.get("type") in ("object", "array", "string", "integer", "number", "boolean"), (
+            path
+        )
+        assert not {"$ref", "anyOf", "oneOf", "allOf", "default", "$defs"} & set(node), path
+        assert not ("properties" in node and "additionalProperties" in node), path
+        assert node.get("required", ["x"]), path
