@@ -285,3 +285,27 @@ def test_glassmesh_containers_pass_flags_the_cli_knows(
     for container in glassmesh:
         args = _parser().parse_args(container["args"])
         assert callable(args.func)
+
+
+def test_what_the_webhook_injects_points_at_the_rendered_services(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    """The injection settings in the control plane's environment name its own image, a name on
+    its serving certificate and the collector's OTLP/HTTP Service port."""
+    docs = rendered["overlays/demo"]
+    deployment = _one(docs, "Deployment", "glassmesh-controlplane")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["GLASSMESH_INJECT_IMAGE"] == container["image"]
+    control = env["GLASSMESH_INJECT_CONTROL_PLANE"].removeprefix("https://")
+    host, port = control.rsplit(":", 1)
+    assert f"--dns-name={host}" in container["args"]
+    service = _one(docs, "Service", "glassmesh-controlplane")
+    assert host.split(".")[:2] == [service["metadata"]["name"], service["metadata"]["namespace"]]
+    assert int(port) in [p["port"] for p in service["spec"]["ports"]]
+    collector = env["GLASSMESH_INJECT_COLLECTOR"].removeprefix("http://")
+    host, port = collector.rsplit(":", 1)
+    service = _one(docs, "Service", "glassmesh-collector")
+    assert host.split(".")[:2] == [service["metadata"]["name"], service["metadata"]["namespace"]]
+    ports = {p["port"]: p["name"] for p in service["spec"]["ports"]}
+    assert ports[int(port)] == "http-otlp"
