@@ -101,7 +101,10 @@ def _cmd_controlplane(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from controlplane.demo import run_demo
 
-    return run_demo(duration_s=args.duration, scenario=args.scenario, rate=args.rate)
+    return run_demo(
+        duration_s=args.duration, scenario=args.scenario, rate=args.rate,
+        free_ports=args.free_ports,
+    )  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -170,6 +173,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, help="stop after this many seconds (default: Ctrl-C)")
     p.add_argument("--scenario", help="apply a Fault: slow-inventory or failing-payments")
     p.add_argument("--rate", type=float, default=10.0, help="requests per second (default 10)")
+    p.add_argument("--free-ports", action="store_true", help="free ports, never the defaults")
     p.set_defaults(func=_cmd_demo)
     return parser
 

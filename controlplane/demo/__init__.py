@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -26,10 +27,9 @@ from controlplane.demo.startup import start_all
 __all__ = ["SCENARIOS", "run_demo"]
 
 
-async def _demo(
-    work: Path, console: Console, duration_s: float | None, scenario: str | None, rate: float
-) -> int:
-    ports = DemoPorts.pick()
+async def _demo(work: Path, console: Console, options: DemoOptions) -> int:
+    ports = DemoPorts.pick(defaults=not options.free_ports)
+    duration_s, scenario, rate = options.duration_s, options.scenario, options.rate
     async with Processes(work / "logs") as procs:
         try:
             frontend = await start_all(procs, work, ports, scenario, console)
@@ -53,9 +53,7 @@ async def _demo(
     return 0
 
 
-async def _main(
-    work: Path, console: Console, duration_s: float | None, scenario: str | None, rate: float
-) -> int:
+async def _main(work: Path, console: Console, options: DemoOptions) -> int:
     """``_demo``, cancelled (cleanly: its children are stopped) by the first SIGINT or SIGTERM."""
     task = asyncio.current_task()
     assert task is not None
@@ -70,17 +68,28 @@ async def _main(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop)
     try:
-        return await _demo(work, console, duration_s, scenario, rate)
+        return await _demo(work, console, options)
     except asyncio.CancelledError:
         console.print("glassmesh demo: stopped")
         return 0
 
 
+@dataclass(frozen=True)
+class DemoOptions:
+    duration_s: float | None = None  # None: until a signal
+    scenario: str | None = None
+    rate: float = 10.0
+    free_ports: bool = False  # never the default ports: beside another demo, or in tests
+
+
 def run_demo(
-    duration_s: float | None = None, scenario: str | None = None, rate: float = 10.0
+    duration_s: float | None = None,
+    scenario: str | None = None,
+    rate: float = 10.0,
+    free_ports: bool = False,
 ) -> int:
     """Run the demo until ``duration_s`` passes (forever when None) or a signal; returns the exit
-    code: 0, 1 when a part failed to start or died, 2 for an unknown scenario."""
+    code: 0, 1 when a part failed to start or died, 2 for a bad option."""
     console = Console()
     if scenario is not None and scenario not in SCENARIOS:
         console.print(
@@ -98,4 +107,5 @@ def run_demo(
     with tempfile.TemporaryDirectory(prefix="glassmesh-demo-") as tmp:
         work = Path(tmp)
         (work / "logs").mkdir()
-        return asyncio.run(_main(work, console, duration_s, scenario, rate))
+        options = DemoOptions(duration_s, scenario, rate, free_ports)
+        return asyncio.run(_main(work, console, options))

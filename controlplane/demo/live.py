@@ -21,7 +21,7 @@ from rich.text import Text
 
 from controlplane.commands.views import top_view
 from controlplane.demo.loadgen import LoadGenerator
-from controlplane.demo.procs import Processes, port_or_free
+from controlplane.demo.procs import Processes, free_port, port_or_free
 
 REFRESH_S = 2.0
 WINDOW = "10s"  # two of the demo collector's 5 s slots: recent, and not too jumpy
@@ -40,8 +40,10 @@ class DemoPorts:
     control_plane_metrics: int
 
     @classmethod
-    def pick(cls) -> DemoPorts:
-        return cls(*(port_or_free(p) for p in (16686, 4318, 4317, 8889, 15012, 15014)))
+    def pick(cls, defaults: bool = True) -> DemoPorts:
+        """The defaults where free (``defaults``), else free ports."""
+        wanted = (16686, 4318, 4317, 8889, 15012, 15014)
+        return cls(*(port_or_free(p) if defaults else free_port() for p in wanted))
 
 
 def show_urls(console: Console, ports: DemoPorts, entry: str, work: Path) -> None:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import ctypes
 import os
+import random
 import signal
 import socket
 import sys
@@ -32,21 +33,33 @@ def die_with_parent() -> None:
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    """A TCP port on 127.0.0.1 that was free a moment ago.
+
+    Drawn below Linux's ephemeral range (32768-60999), where the kernel does not hand out ports
+    to outgoing connections: a port picked there could be taken by any client before the child
+    that is told to listen on it starts. Falls back to a kernel-picked port."""
+    for _ in range(100):
+        port = random.randrange(20000, 32000)
+        if _bindable(port):
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        found: int = sock.getsockname()[1]
+        return found
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def port_or_free(preferred: int) -> int:
-    """``preferred`` when nothing listens on it and it can be bound, else a free port."""
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", preferred))
-        except OSError:
-            return free_port()
-    return preferred
+    """``preferred`` when it can be bound, else a free port."""
+    return preferred if _bindable(preferred) else free_port()
 
 
 class ProcessFailed(Exception):

@@ -15,7 +15,7 @@ from tests.e2e.demo_run import Demo, alive, get_json, glassmesh
 
 @pytest.fixture
 def demo() -> Iterator[Demo]:
-    started = Demo("--duration", "25", "--rate", "20")
+    started = Demo("--duration", "25", "--rate", "20", "--free-ports")
     try:
         yield started
     finally:
@@ -38,10 +38,14 @@ def test_the_demo_shows_the_shop_in_the_collector_and_leaves_nothing_behind(demo
         lambda: shop_edges(get_json(f"{collector}/api/graph?window=30s")) >= set(EDGES),
         "the shop's edges in the graph",
     )
-    traces = get_json(f"{collector}/api/traces?service=frontend&operation=POST&limit=5")["data"]
-    assert traces, "no checkout trace"
-    in_one = {p["serviceName"] for p in traces[0]["processes"].values()}
-    assert in_one == {"frontend", "cart", "checkout", "inventory", "payments"}  # headers passed on
+    checkout = {"frontend", "cart", "checkout", "inventory", "payments"}
+
+    def one_trace_for_a_checkout() -> bool:  # the apps passed the trace headers on
+        url = f"{collector}/api/traces?service=frontend&operation=POST&limit=20"
+        traces = get_json(url)["data"]
+        return any({p["serviceName"] for p in t["processes"].values()} == checkout for t in traces)
+
+    demo.wait_for(one_trace_for_a_checkout, "a whole checkout trace", within_s=20)
 
     top = glassmesh("top", "--once", "--collector", collector, "--window", "30s")
     assert top.returncode == 0, top.stderr
@@ -87,7 +91,7 @@ def top_finding(collector: str) -> str | None:
 
 
 def test_slow_inventory_becomes_the_top_finding_and_sigterm_stops_everything() -> None:
-    demo = Demo("--scenario", "slow-inventory", "--rate", "20")
+    demo = Demo("--scenario", "slow-inventory", "--rate", "20", "--free-ports")
     try:
         collector = demo.collector()
         assert "scenario slow-inventory" in demo.output
