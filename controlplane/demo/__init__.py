@@ -35,6 +35,10 @@ async def _demo(work: Path, console: Console, options: DemoOptions) -> int:
             frontend = await start_all(procs, work, ports, scenario, console)
         except (ProcessFailed, ApplyFailed, TimeoutError) as exc:
             console.print(f"[red]glassmesh demo: could not start: {exc or 'timed out'}[/]")
+            if "address already in use" in str(exc):
+                console.print(
+                    "a port was taken while the demo started: run it again, or with --free-ports"
+                )
             return 1
         show_urls(console, ports, frontend, work)
         load = LoadGenerator(frontend, rate)
