@@ -122,7 +122,8 @@ def _wait_ready(sidecar: subprocess.Popen[bytes], admin_port: int, log: Path) ->
         ):
             return
         time.sleep(0.1)
-    raise CommandError(f"the sidecar was not ready within {READY_TIMEOUT_S:g}s")
+    tail = log.read_text(errors="replace")[-1500:]
+    raise CommandError(f"the sidecar was not ready within {READY_TIMEOUT_S:g}s:\n{tail}")
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
