@@ -47,6 +47,7 @@ bench: install
 	$(PY) -m bench.controlplane
 	$(PY) -m bench.collector
 	$(PY) -m bench.connectors
+	$(PY) -m bench.analysis
 	$(PY) -m bench.telemetry
 
 # deploy/kubernetes keeps generated files: the CRDs (from the resource kinds' schemas) and copies

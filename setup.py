@@ -40,8 +40,14 @@ HOT_PATH = [
     "sidecar/transport/upstream.py",
 ]
 
-# The collector's per-span loops (ingest): reading spans, the segment summary, both connectors.
+# The collector's per-span loops (ingest): reading spans, the segment summary, both connectors,
+# and the per-trace analysis (bench.analysis: 500 -> 260 us a trace when compiled).
 COLLECTOR_HOT = [
+    "collector/analysis/critical.py",
+    "collector/analysis/facts.py",
+    "collector/analysis/patterns.py",
+    "collector/analysis/retime.py",
+    "collector/analysis/tree.py",
     "collector/connectors/attributes.py",
     "collector/connectors/edgestore.py",
     "collector/connectors/graphtally.py",

@@ -14,6 +14,8 @@ from controlplane.api.telemetry import HTTP_ROUTE, URL_PATH
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE",
                      "PATCH"))  # fmt: skip
 MAX_PATH = 120
+MAX_CACHED = 10_000  # folded paths remembered
+_folded: dict[str, str] = {}
 _ID = re.compile(r"^(?:\d+|[0-9a-fA-F-]{16,}|[0-9a-fA-F]{8,})$")
 
 
@@ -32,5 +34,11 @@ def operation(name: str, attributes: Iterable[KeyValue]) -> str:
 
 def fold(path: str) -> str:
     """``path`` with numeric and hex-id segments replaced by ``{id}``, cut at MAX_PATH."""
-    parts = ["{id}" if _ID.match(p) else p for p in path[:MAX_PATH].split("/")]
-    return "/".join(parts)
+    folded = _folded.get(path)
+    if folded is None:
+        parts = ["{id}" if _ID.match(p) else p for p in path[:MAX_PATH].split("/")]
+        folded = "/".join(parts)
+        if len(_folded) >= MAX_CACHED:
+            _folded.clear()
+        _folded[path] = folded
+    return folded

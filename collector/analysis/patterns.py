@@ -38,8 +38,7 @@ class Found(NamedTuple):
 
 def callee(tree: Tree, c: int) -> Key:
     """What child ``c`` calls: its server span's (service, operation), else its own."""
-    server = tree.server_child(c)
-    return tree.key(server if server >= 0 else c)
+    return tree.callees()[c]
 
 
 def _failed(tree: Tree, c: int) -> bool:
@@ -51,8 +50,9 @@ def _runs(tree: Tree, kids: Sequence[int], preds: list[int]) -> list[list[int]]:
     """Maximal runs of the same callee, each call started after the previous one ended."""
     runs: list[list[int]] = []
     open_runs: dict[Key, list[int]] = {}
+    callees = tree.callees()
     for c in kids:
-        key = callee(tree, c)
+        key = callees[c]
         run = open_runs.get(key)
         if run is not None and preds[c] == run[-1]:
             run.append(c)
@@ -107,8 +107,9 @@ def _fanout(tree: Tree, parent: int, kids: list[int], preds: list[int]) -> list[
     best: list[int] = []
     chain: list[int] = []
     own = tree.service[parent]
+    callees, kind = tree.callees(), tree.kind
     for c in kids:
-        if tree.kind[c] not in CALL_KINDS or callee(tree, c)[0] == own:
+        if kind[c] not in CALL_KINDS or callees[c][0] == own:
             continue
         p = preds[c]
         if chain and p == chain[-1] and _back_to_back(tree, p, c):

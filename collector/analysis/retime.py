@@ -37,47 +37,56 @@ class Change:
 
 
 def retime(tree: Tree, change: Change) -> int:
-    """The root's duration (ns) with ``change`` applied."""
+    """The root's duration (ns) with ``change`` applied. Only the changed spans and their
+    ancestors are re-evaluated: any other span keeps its duration."""
     if not len(tree):
         return 0
-    return int(_duration(tree, 0, change, tree.preds()))
+    affected: set[int] = set()
+    parent = tree.parent
+    # A parallel group's members keep their durations: only their parent's layout changes.
+    moved = [parent[m] for m in change.group_of]
+    for changed in (*change.factor, *change.drop, *moved):
+        node = changed
+        while node >= 0 and node not in affected:
+            affected.add(node)
+            node = parent[node]
+    if 0 not in affected:
+        return tree.duration
+    return int(_duration(tree, 0, change, tree.preds(), affected))
 
 
-def _duration(tree: Tree, i: int, change: Change, preds: list[int]) -> float:
+def _duration(tree: Tree, i: int, change: Change, preds: list[int], affected: set[int]) -> float:
+    """The new duration of ``i``, one of the changed spans or their ancestors."""
     if i in change.drop:
         return 0.0
     f = change.factor.get(i, 1.0)
-    kids = tree.children[i]
-    start, end = tree.start, tree.end
-    if not kids:
-        return (end[i] - start[i]) * f
+    if not tree.children[i]:
+        return (tree.end[i] - tree.start[i]) * f
+    return _timeline(tree, i, f, change, preds, affected)
+
+
+def _timeline(  # noqa: PLR0917
+    tree: Tree, i: int, f: float, change: Change, preds: list[int], affected: set[int]
+) -> float:
+    """Lays the children of ``i`` out again; the new duration of ``i``."""
+    rows, terminals, tail = tree.layout()[i]
+    drop, anchors = change.drop, change.anchor
     new_start: dict[int, float] = {}
     new_end: dict[int, float] = {}
-    group_end: dict[int, float] = {}
-    waited_for: set[int] = set()
-    for c in kids:
-        p = preds[c]
-        anchor = change.anchor.get(c, c)
+    group_end: dict[int, float] = {}  # by anchor: the latest end of a parallel group so far
+    for c, p, gap, was in rows:
+        anchor = anchors.get(c, c) if anchors else c
         if anchor != c and anchor in new_start:
             begin = new_start[anchor]
         elif p < 0:
-            begin = (start[c] - start[i]) * f
+            begin = gap * f
         else:
-            waited_for.add(p)
-            raw = start[c] - end[p]
-            gap = 0.0 if p in change.drop else raw * f if raw > 0 else float(raw)
-            begin = _end_of(p, change, new_end, group_end) + gap
+            waited = group_end[anchors[p]] if p in anchors else new_end[p]
+            begin = waited + (0.0 if p in drop else gap * f if gap > 0 else gap)
         new_start[c] = begin
-        new_end[c] = finish = begin + _duration(tree, c, change, preds)
-        g = change.group_of.get(c)
-        if g is not None:
-            group_end[g] = max(group_end.get(g, 0.0), finish)
-    last = max(_end_of(c, change, new_end, group_end) for c in kids if c not in waited_for)
-    return last + max(0, end[i] - max(end[c] for c in kids)) * f
-
-
-def _end_of(
-    node: int, change: Change, new_end: dict[int, float], group_end: dict[int, float]
-) -> float:
-    g = change.group_of.get(node)
-    return group_end[g] if g is not None else new_end[node]
+        took = _duration(tree, c, change, preds, affected) if c in affected else was
+        new_end[c] = finish = begin + took
+        if c in anchors:
+            group_end[anchor] = max(group_end.get(anchor, 0.0), finish)
+    last = max(group_end[anchors[c]] if c in anchors else new_end[c] for c in terminals)
+    return last + tail * f

@@ -29,13 +29,15 @@ KIND_CLIENT: Final = 3
 KIND_PRODUCER: Final = 4
 MAX_DEPTH: Final = 128  # deeper spans are left out (no real call chain is this deep)
 Key = tuple[str, str]  # (service, operation)
+Layout = tuple[list[tuple[int, int, float, float]], list[int], float]
 
 
 class Tree:
     """Parallel arrays indexed by node; ``children[i]`` is sorted by start."""
 
-    __slots__ = ("_preds", "children", "end", "error", "kind", "name", "parent", "service",
-                 "span_ids", "start", "trace_id")  # fmt: skip
+    __slots__ = ("_callees", "_layout", "_preds", "_servers", "children", "end", "error",
+                 "keys", "kind", "name", "parent", "service", "span_ids", "start",
+                 "trace_id")  # fmt: skip
 
     def __init__(self, trace_id: bytes) -> None:
         self.trace_id = trace_id
@@ -48,7 +50,11 @@ class Tree:
         self.end: list[int] = []
         self.parent: list[int] = []
         self.children: list[list[int]] = []
+        self.keys: list[Key] = []  # (service, name) of each node
         self._preds: list[int] | None = None
+        self._servers: list[int] | None = None
+        self._callees: list[Key] | None = None
+        self._layout: list[Layout] | None = None
 
     def __len__(self) -> int:
         return len(self.start)
@@ -58,14 +64,37 @@ class Tree:
         return self.end[0] - self.start[0]
 
     def key(self, i: int) -> Key:
-        return self.service[i], self.name[i]
+        return self.keys[i]
 
     def server_child(self, i: int) -> int:
         """The SERVER span answering CLIENT span ``i`` (its only child), or -1."""
-        kids = self.children[i]
-        if self.kind[i] == KIND_CLIENT and len(kids) == 1 and self.kind[kids[0]] == KIND_SERVER:
-            return kids[0]
-        return -1
+        return self.servers()[i]
+
+    def servers(self) -> list[int]:
+        """``server_child`` of every node. Computed once."""
+        if self._servers is None:
+            kind, client, server = self.kind, KIND_CLIENT, KIND_SERVER
+            self._servers = [
+                kids[0] if kind[i] == client and len(kids) == 1 and kind[kids[0]] == server else -1
+                for i, kids in enumerate(self.children)
+            ]
+        return self._servers
+
+    def callees(self) -> list[Key]:
+        """What each node calls: its server span's key, else its own. Computed once."""
+        if self._callees is None:
+            keys = self.keys
+            self._callees = [keys[s] if s >= 0 else keys[i] for i, s in enumerate(self.servers())]
+        return self._callees
+
+    def layout(self) -> list[Layout]:
+        """Per node, what re-timing it needs (see retime): for each child (child, the sibling
+        it waited for or -1, the gap after that sibling or its offset in the parent, its
+        duration); the children nothing waited for; the parent's own time after the last
+        child. Computed once."""
+        if self._layout is None:
+            self._layout = _layout(self)
+        return self._layout
 
     def preds(self) -> list[int]:
         """For each node, the sibling that finished last before it started (what it waited
@@ -73,6 +102,24 @@ class Tree:
         if self._preds is None:
             self._preds = _preds(self)
         return self._preds
+
+
+def _layout(tree: Tree) -> list[Layout]:
+    preds, start, end = tree.preds(), tree.start, tree.end
+    out: list[Layout] = []
+    for i, kids in enumerate(tree.children):
+        rows = []
+        waited = set()
+        for c in kids:
+            p = preds[c]
+            if p >= 0:
+                waited.add(p)
+            gap = start[c] - (end[p] if p >= 0 else start[i])
+            rows.append((c, p, float(gap), float(end[c] - start[c])))
+        latest = max((end[c] for c in kids), default=end[i])
+        terminals = [c for c in kids if c not in waited]
+        out.append((rows, terminals, float(max(0, end[i] - latest))))
+    return out
 
 
 def _preds(tree: Tree) -> list[int]:
@@ -106,14 +153,16 @@ def build_tree(trace_id: bytes, spans: Sequence[SpanTuple]) -> Tree | None:
     root = min(candidates, key=lambda s: (s[START], -s[END]))
     kids: dict[bytes, list[SpanTuple]] = {}
     orphans = []
+    root_id = root[SID]
     for s in by_id.values():
-        if s is root:
+        if s[SID] == root_id:  # by id, not identity: compiled code copies tuples
             continue
         if s[PARENT] in by_id:
             kids.setdefault(s[PARENT], []).append(s)
         else:
             orphans.append(s)
-    _adopt(root, orphans, kids)
+    if orphans:
+        _adopt(root, orphans, kids)
     tree = Tree(trace_id)
     _place(tree, root, kids)
     for i, children in enumerate(tree.children):
@@ -164,6 +213,7 @@ def _place(tree: Tree, root: SpanTuple, kids: dict[bytes, list[SpanTuple]]) -> N
         tree.span_ids.append(s[SID])
         tree.service.append(s[SERVICE])
         tree.name.append(s[NAME])
+        tree.keys.append((s[SERVICE], s[NAME]))
         tree.kind.append(s[KIND])
         tree.error.append(s[ERROR])
         tree.start.append(start)
