@@ -45,6 +45,8 @@ HOT_PATH = [
 COLLECTOR_HOT = [
     "collector/analysis/critical.py",
     "collector/analysis/facts.py",
+    "collector/analysis/intake.py",
+    "collector/analysis/naming.py",
     "collector/analysis/patterns.py",
     "collector/analysis/retime.py",
     "collector/analysis/tree.py",

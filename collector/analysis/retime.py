@@ -69,7 +69,7 @@ def _timeline(  # noqa: PLR0917
     tree: Tree, i: int, f: float, change: Change, preds: list[int], affected: set[int]
 ) -> float:
     """Lays the children of ``i`` out again; the new duration of ``i``."""
-    rows, terminals, tail = tree.layout()[i]
+    rows, terminals, tail = tree.layout(i)
     drop, anchors = change.drop, change.anchor
     new_start: dict[int, float] = {}
     new_end: dict[int, float] = {}

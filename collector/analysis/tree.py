@@ -54,7 +54,7 @@ class Tree:
         self._preds: list[int] | None = None
         self._servers: list[int] | None = None
         self._callees: list[Key] | None = None
-        self._layout: list[Layout] | None = None
+        self._layout: list[Layout | None] | None = None
 
     def __len__(self) -> int:
         return len(self.start)
@@ -87,14 +87,17 @@ class Tree:
             self._callees = [keys[s] if s >= 0 else keys[i] for i, s in enumerate(self.servers())]
         return self._callees
 
-    def layout(self) -> list[Layout]:
-        """Per node, what re-timing it needs (see retime): for each child (child, the sibling
-        it waited for or -1, the gap after that sibling or its offset in the parent, its
+    def layout(self, i: int) -> Layout:
+        """What re-timing node ``i`` needs (see retime): for each child (child, the sibling it
+        waited for or -1, the gap after that sibling or its offset in the parent, its
         duration); the children nothing waited for; the parent's own time after the last
-        child. Computed once."""
+        child. Computed once per node, when first asked for."""
         if self._layout is None:
-            self._layout = _layout(self)
-        return self._layout
+            self._layout = [None] * len(self.start)
+        found = self._layout[i]
+        if found is None:
+            found = self._layout[i] = _layout(self, i)
+        return found
 
     def preds(self) -> list[int]:
         """For each node, the sibling that finished last before it started (what it waited
@@ -104,22 +107,20 @@ class Tree:
         return self._preds
 
 
-def _layout(tree: Tree) -> list[Layout]:
-    preds, start, end = tree.preds(), tree.start, tree.end
-    out: list[Layout] = []
-    for i, kids in enumerate(tree.children):
-        rows = []
-        waited = set()
-        for c in kids:
-            p = preds[c]
-            if p >= 0:
-                waited.add(p)
-            gap = start[c] - (end[p] if p >= 0 else start[i])
-            rows.append((c, p, float(gap), float(end[c] - start[c])))
-        latest = max((end[c] for c in kids), default=end[i])
-        terminals = [c for c in kids if c not in waited]
-        out.append((rows, terminals, float(max(0, end[i] - latest))))
-    return out
+def _layout(tree: Tree, i: int) -> Layout:
+    preds, start, end, kids = tree.preds(), tree.start, tree.end, tree.children[i]
+    rows = []
+    waited = set()
+    latest = start[i]
+    for c in kids:
+        p = preds[c]
+        if p >= 0:
+            waited.add(p)
+        gap = start[c] - (end[p] if p >= 0 else start[i])
+        rows.append((c, p, float(gap), float(end[c] - start[c])))
+        latest = max(latest, end[c])
+    terminals = [c for c in kids if c not in waited]
+    return rows, terminals, float(max(0, end[i] - latest))
 
 
 def _preds(tree: Tree) -> list[int]:

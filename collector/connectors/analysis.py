@@ -17,29 +17,17 @@ from collections.abc import Callable, Sequence
 from typing import Annotated
 
 import msgspec
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Status
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
 
 from collector.analysis.analyzer import AnalysisSettings, Analyzer
 from collector.analysis.assembler import Assembler
-from collector.analysis.naming import METHODS, operation
+from collector.analysis.intake import by_trace
 from collector.analysis.report import Report
-from collector.analysis.tree import Key, SpanTuple, Tree
-from collector.otlp.spanbatch import (
-    CODE,
-    END,
-    KIND,
-    NAME,
-    PARENT,
-    PROTO,
-    SPAN,
-    START,
-    TRACE,
-    SpanBatch,
-)
+from collector.analysis.tree import Key, Tree
+from collector.otlp.spanbatch import SpanBatch
 from collector.telemetry import SelfMetrics
 
 SWEEP_S = 1.0
-ERROR = Status.STATUS_CODE_ERROR
 METRICS_LOOKBACK_S = 900.0
 METRIC_FINDINGS = 5  # bottleneck_saving_ms series per entry endpoint
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
@@ -86,21 +74,7 @@ class AnalysisConnector:
     def consume_spans(self, batch: SpanBatch) -> None:
         """``consume_traces`` for a batch the pipeline has read once."""
         now = self._clock()
-        by_trace: dict[bytes, list[SpanTuple]] = {}
-        for group in batch.groups:
-            service = group.service or "unknown_service"
-            for row in group.rows:
-                name = row[NAME]
-                if name in METHODS:
-                    name = operation(name, row[PROTO].attributes)
-                span = (row[SPAN], row[PARENT], service, name, row[KIND], row[START], row[END],
-                        row[CODE] == ERROR)  # fmt: skip
-                found = by_trace.get(row[TRACE])
-                if found is None:
-                    by_trace[row[TRACE]] = [span]
-                else:
-                    found.append(span)
-        for trace_id, spans in by_trace.items():
+        for trace_id, spans in by_trace(batch.groups).items():
             self.assembler.add(trace_id, spans, now)
         self._count_drops()
 
