@@ -11,7 +11,8 @@ from collector.analysis.tree import Key, Tree
 class TraceFacts:
     """One trace, reduced. Times in ns; dicts are keyed by (service, operation)."""
 
-    __slots__ = ("at_s", "critical", "duration", "entry", "error", "gap", "patterns", "self_ns",
+    __slots__ = ("at_s", "critical", "duration", "edge_critical", "entry", "error", "gap",
+                 "patterns", "self_ns",
                  "trace_id", "wait_ns")  # fmt: skip
 
     def __init__(self, tree: Tree, at_s: float) -> None:
@@ -24,6 +25,7 @@ class TraceFacts:
         self.self_ns: dict[Key, int] = {}  # own time of spans on the critical path
         self.wait_ns: dict[Key, int] = {}  # time those spans waited on children
         self.gap: dict[Key, int] = {}  # CLIENT minus SERVER time, by the server's key
+        self.edge_critical: dict[Key, int] = {}  # the part of that gap on the critical path
         self.patterns: list[Found] = detect(tree)
         cp = critical_path(tree)
         for i, t in enumerate(cp):
@@ -39,3 +41,5 @@ class TraceFacts:
                 key = tree.key(server)
                 gap = (tree.end[i] - tree.start[i]) - (tree.end[server] - tree.start[server])
                 self.gap[key] = self.gap.get(key, 0) + gap
+                if t > 0:
+                    self.edge_critical[key] = self.edge_critical.get(key, 0) + t

@@ -16,7 +16,7 @@ METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS
 MAX_PATH = 120
 MAX_CACHED = 10_000  # folded paths remembered
 _folded: dict[str, str] = {}
-_ID = re.compile(r"^(?:\d+|[0-9a-fA-F-]{16,}|[0-9a-fA-F]{8,})$")
+_ID = re.compile(r"^(?!v\d+$).*\d")  # any segment with a digit, but an API version (v2)
 
 
 def operation(name: str, attributes: Iterable[KeyValue]) -> str:
@@ -33,7 +33,8 @@ def operation(name: str, attributes: Iterable[KeyValue]) -> str:
 
 
 def fold(path: str) -> str:
-    """``path`` with numeric and hex-id segments replaced by ``{id}``, cut at MAX_PATH."""
+    """``path`` with every segment holding a digit (ids: ``42``, ``u4``, uuids) but a version
+    (``v2``) replaced by ``{id}``, cut at MAX_PATH."""
     folded = _folded.get(path)
     if folded is None:
         parts = ["{id}" if _ID.match(p) else p for p in path[:MAX_PATH].split("/")]

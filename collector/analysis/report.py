@@ -24,6 +24,7 @@ from collector.analysis.tree import Key, Tree
 CANDIDATES = 6  # operations tried in what-if, per kind, by critical-path share
 EVIDENCE = 5  # trace ids per finding
 MAX_FINDINGS = 20
+MIN_SAVING_MS = 0.05  # below this a finding is noise
 MAX_ERROR_RATE = 0.9  # keeps the retry model finite
 
 
@@ -49,6 +50,8 @@ class Operation(msgspec.Struct, frozen=True):
     self_ms: float  # mean own time, in traces where it is on the critical path
     wait_ms: float  # mean time waiting on its children, likewise
     gap_ms: float  # mean CLIENT-minus-SERVER time of calls to it (network, queue, mesh)
+    gap_share: float  # mean share of end-to-end latency that gap holds on the critical path
+    gap_share_slowest: float  # the same in the slowest 5 % of traces
 
 
 class Bottleneck(msgspec.Struct, frozen=True):
@@ -97,27 +100,20 @@ def build_report(
     shares = {(o.service, o.operation): o for o in operations}
     found = _patterns(facts, shares) + _error_origins(facts, shares)
     found += _what_if(trees, operations, shares, improvement)
-    found = [b for b in found if b.estimated_saving_ms > 0]
+    found = [b for b in found if b.estimated_saving_ms >= MIN_SAVING_MS]
     found.sort(key=lambda b: (-b.estimated_saving_ms, b.kind, b.service, b.operation))
     return Report(endpoint, found[:MAX_FINDINGS], operations)
 
 
 def _operations(facts: Sequence[TraceFacts], p95: float) -> list[Operation]:
-    share: dict[Key, float] = {}
-    slow: dict[Key, float] = {}
+    share, slow, slowest = _mean_shares(facts, p95, "critical")
+    gap_share, gap_slow, _ = _mean_shares(facts, p95, "edge_critical")
     seen: dict[Key, int] = {}
     own: dict[Key, int] = {}
     wait: dict[Key, int] = {}
     gaps: dict[Key, tuple[int, int]] = {}
-    slowest = 0
     for f in facts:
-        is_slow = f.duration >= p95
-        slowest += is_slow
-        d = f.duration or 1
-        for key, t in f.critical.items():
-            share[key] = share.get(key, 0.0) + t / d
-            if is_slow:
-                slow[key] = slow.get(key, 0.0) + t / d
+        for key in f.critical:
             seen[key] = seen.get(key, 0) + 1
             own[key] = own.get(key, 0) + f.self_ns.get(key, 0)
             wait[key] = wait.get(key, 0) + f.wait_ns.get(key, 0)
@@ -129,21 +125,47 @@ def _operations(facts: Sequence[TraceFacts], p95: float) -> list[Operation]:
         Operation(
             key[0],
             key[1],
-            round(s / n, 6),
+            round(share.get(key, 0.0) / n, 6),
             round(slow.get(key, 0.0) / max(1, slowest), 6),
-            _ms(own[key] / seen[key]),
-            _ms(wait[key] / seen[key]),
+            _ms(own[key] / seen[key]) if key in seen else 0.0,
+            _ms(wait[key] / seen[key]) if key in seen else 0.0,
             _ms(gaps[key][0] / gaps[key][1]) if key in gaps else 0.0,
+            round(gap_share.get(key, 0.0) / n, 6),
+            round(gap_slow.get(key, 0.0) / max(1, slowest), 6),
         )
-        for key, s in share.items()
+        for key in share.keys() | gap_share.keys()
     ]
     ops.sort(key=lambda o: (-o.critical_path_share, o.service, o.operation))
     return ops
 
 
-def _shares(shares: dict[Key, Operation], key: Key) -> tuple[float, float]:
+def _mean_shares(
+    facts: Sequence[TraceFacts], p95: float, field: str
+) -> tuple[dict[Key, float], dict[Key, float], int]:
+    """Per key, the sum over traces of (critical ns / duration), the same over the slowest
+    traces, and how many traces are among the slowest."""
+    share: dict[Key, float] = {}
+    slow: dict[Key, float] = {}
+    slowest = 0
+    for f in facts:
+        is_slow = f.duration >= p95
+        slowest += is_slow
+        d = f.duration or 1
+        times: dict[Key, int] = getattr(f, field)
+        for key, t in times.items():
+            share[key] = share.get(key, 0.0) + t / d
+            if is_slow:
+                slow[key] = slow.get(key, 0.0) + t / d
+    return share, slow, slowest
+
+
+def _shares(shares: dict[Key, Operation], key: Key, kind: str = "") -> tuple[float, float]:
     op = shares.get(key)
-    return (op.critical_path_share, op.critical_path_share_slowest) if op else (0.0, 0.0)
+    if op is None:
+        return 0.0, 0.0
+    if kind == "slow_edge":
+        return op.gap_share, op.gap_share_slowest
+    return op.critical_path_share, op.critical_path_share_slowest
 
 
 def _patterns(facts: Sequence[TraceFacts], shares: dict[Key, Operation]) -> list[Bottleneck]:
@@ -200,7 +222,7 @@ def _what_if(
     factor = 1.0 - improvement
     by_share = [(o.service, o.operation) for o in operations]
     own = [k for k in by_share if _has_own_time(trees, k)][:CANDIDATES]
-    by_gap = sorted((o for o in operations if o.gap_ms > 0), key=lambda o: -o.gap_ms)
+    by_gap = sorted((o for o in operations if o.gap_share > 0), key=lambda o: -o.gap_share)
     found = []
     for key in own:
         found.append(
@@ -259,5 +281,5 @@ def _evaluate(
     ids = [t for s, t in sorted(savings, reverse=True)[:EVIDENCE] if s > 0]
     what = "own time" if kind == "self_time" else "network/mesh time of calls to it"
     detail = f"{what} {1 - factor:.0%} faster: p50 -{_ms(p50)} ms, p95 -{_ms(p95)} ms"
-    return Bottleneck(kind, key[0], key[1], *_shares(shares, key), _ms(mean), detail, ids,
+    return Bottleneck(kind, key[0], key[1], *_shares(shares, key, kind), _ms(mean), detail, ids,
                       _ms(p50), _ms(p95))  # fmt: skip

@@ -83,3 +83,11 @@ def test_a_bad_config_field_is_named() -> None:
         build_connectors(raw, Sink())
     with pytest.raises(ConfigError, match=r"unknown field `idle` - at `\$\.connectors\.analysis`"):
         build_connectors(ConnectorsConfig(analysis={"idle": 1}), Sink())
+
+
+def test_operations_named_by_method_get_their_path_with_ids_folded() -> None:
+    from collector.analysis.naming import fold
+
+    assert fold("/cart/u4") == "/cart/{id}"
+    assert fold("/v2/items/550e8400-e29b-41d4-a716-446655440000") == "/v2/items/{id}"
+    assert fold("/stock/42/reservations") == "/stock/{id}/reservations"

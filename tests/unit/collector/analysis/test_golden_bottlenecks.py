@@ -27,3 +27,16 @@ def test_top_finding_is_the_culprit(scenario: Scenario) -> None:
 
 def test_there_are_at_least_fifteen_scenarios() -> None:
     assert len(SCENARIOS) >= 15
+
+
+def test_a_slow_edge_shows_the_share_of_the_network_hop_not_of_the_service() -> None:
+    (scenario,) = [s for s in SCENARIOS if s.name == "slow_edge"]
+    analyzer = Analyzer()
+    for trace_id, spans in generate(scenario.workloads[0]):
+        analyzer.add(trace_id, spans, now_s=100.0)
+    report = analyzer.report(scenario.entries[0], lookback_s=900.0, now_s=100.0)
+    assert report is not None
+    top = report.bottlenecks[0]
+    assert top.kind == "slow_edge" and top.critical_path_share > 0.7
+    (inventory,) = [o for o in report.operations if o.service == "inventory"]
+    assert inventory.gap_ms > 80 and inventory.critical_path_share < 0.1
