@@ -3,10 +3,15 @@
 ``parse`` reads what a request carries (W3C first, then B3 single, then B3 multi; an invalid
 header counts as absent, as the W3C spec asks); ``lines`` writes the context of our span in W3C
 and, when the request came with B3, in the same B3 style, so apps that forward either keep whole
-traces. Ids are ints (0 = none). On the request path: no allocation unless trace headers exist.
+traces. Ids are lowercase hex bytes as they travel (b"" = none): a request's ids go out as they
+came or as ``IdSource`` cut them from a pool of random hex, never through an int; OTLP's raw bytes
+are made from them in the exporter thread, for sampled requests only.
 """
 
 from __future__ import annotations
+
+import os
+from binascii import hexlify
 
 from controlplane.api.telemetry import (
     B3,
@@ -30,6 +35,9 @@ TRACE_FIELDS = frozenset(
 # What the sidecar rewrites (the force header travels on untouched).
 REPLACED_FIELDS = TRACE_FIELDS
 SAMPLED_UNKNOWN = -1
+_HEX_DIGITS = b"0123456789abcdef"
+_B3_PAD = b"0" * 16  # a 64-bit B3 trace id, as the 128-bit id W3C carries
+_POOL_BYTES = 3072  # random bytes per refill of an IdSource: 128 (trace, span) pairs
 
 
 class Incoming:
@@ -40,22 +48,49 @@ class Incoming:
     __slots__ = ("forced", "parent_id", "sampled", "style", "trace_id", "tracestate")
 
     def __init__(self) -> None:
-        self.trace_id = 0
-        self.parent_id = 0
+        self.trace_id = b""
+        self.parent_id = b""
         self.sampled = SAMPLED_UNKNOWN
         self.style = W3C
         self.tracestate = b""
         self.forced = False
 
 
-def _hex(text: bytes, size: int) -> int:
-    """The id in ``text`` if it is exactly ``size`` hex digits and not all zero, else 0."""
+class IdSource:
+    """New trace and span ids as hex, cut from a pool of ``os.urandom`` bytes hexlified at once
+    (one system call and one conversion per 128 ids). One per listener: the event loop's only."""
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._at = 0
+
+    def _take(self, size: int) -> bytes:
+        at = self._at
+        if at + size > len(self._pool):
+            self._pool, at = hexlify(os.urandom(_POOL_BYTES)), 0
+        self._at = at + size
+        found = self._pool[at : at + size]
+        # All zeros is not a valid id (a chance of 2**-64 at worst): take the next one. The
+        # first digit is looked at first, so the common case allocates nothing more.
+        if found[0] == 48 and not found.strip(b"0"):
+            return self._take(size)
+        return found
+
+    def trace_id(self) -> bytes:
+        return self._take(32)
+
+    def span_id(self) -> bytes:
+        return self._take(16)
+
+
+def _hex(text: bytes, size: int) -> bytes:
+    """``text`` in lowercase if it is exactly ``size`` hex digits and not all zero, else b""."""
     if len(text) != size:
-        return 0
-    try:
-        return int(text, 16)
-    except ValueError:
-        return 0
+        return b""
+    low = text.lower()
+    if low.translate(None, _HEX_DIGITS) or not low.strip(b"0"):
+        return b""
+    return low
 
 
 def _field(names: list[bytes], values: list[bytes], name: bytes) -> bytes | None:
@@ -65,7 +100,7 @@ def _field(names: list[bytes], values: list[bytes], name: bytes) -> bytes | None
 
 
 def parse(names: list[bytes], values: list[bytes]) -> Incoming:
-    """The trace context of a request's fields (trace_id 0 if none is valid)."""
+    """The trace context of a request's fields (trace_id b"" if none is valid)."""
     found = Incoming()
     force = _field(names, values, FORCE_TRACE)
     found.forced = force == b"1"
@@ -97,10 +132,12 @@ def _b3_multi(found: Incoming, names: list[bytes], values: list[bytes]) -> None:
     if _field(names, values, B3_FLAGS) == b"1":
         found.sampled = 1
     trace = _field(names, values, B3_TRACE_ID)
-    if trace is not None and len(trace) in (16, 32):
+    if trace is not None:
         found.parent_id = _hex(_field(names, values, B3_SPAN_ID) or b"", 16)
         if found.parent_id:
-            found.trace_id = _hex(trace, len(trace))
+            found.trace_id = _b3_trace(trace)
+            if not found.trace_id:
+                found.parent_id = b""
 
 
 def _w3c(found: Incoming, value: bytes) -> bool:
@@ -111,11 +148,19 @@ def _w3c(found: Incoming, value: bytes) -> bool:
     if parts[0] == b"00" and len(parts) != 4:
         return False
     trace_id, parent_id = _hex(parts[1], 32), _hex(parts[2], 16)
-    flags = _hex(parts[3], 2) if parts[3] != b"00" else 0
-    if trace_id == 0 or parent_id == 0 or (flags == 0 and parts[3] != b"00"):
+    flags = parts[3]
+    if not trace_id or not parent_id or flags.lower().translate(None, _HEX_DIGITS):
         return False
-    found.trace_id, found.parent_id, found.sampled = trace_id, parent_id, flags & 1
+    found.trace_id, found.parent_id, found.sampled = trace_id, parent_id, int(flags, 16) & 1
     return True
+
+
+def _b3_trace(text: bytes) -> bytes:
+    """A B3 trace id of 16 or 32 hex digits as 32 (b"" if invalid)."""
+    if len(text) == 16:
+        short = _hex(text, 16)
+        return _B3_PAD + short if short else b""
+    return _hex(text, 32)
 
 
 def _b3_single(found: Incoming, value: bytes) -> None:
@@ -124,10 +169,8 @@ def _b3_single(found: Incoming, value: bytes) -> None:
     if len(parts) == 1:
         found.sampled = _b3_sampled(parts[0])
         return
-    trace = parts[0]
-    trace_id = _hex(trace, len(trace)) if len(trace) in (16, 32) else 0
-    span_id = _hex(parts[1], 16)
-    if trace_id == 0 or span_id == 0:
+    trace_id, span_id = _b3_trace(parts[0]), _hex(parts[1], 16)
+    if not trace_id or not span_id:
         return
     found.trace_id, found.parent_id = trace_id, span_id
     if len(parts) > 2:
@@ -142,17 +185,17 @@ def _b3_sampled(value: bytes | None) -> int:
     return SAMPLED_UNKNOWN
 
 
-def lines(trace_id: int, span_id: int, sampled: bool, style: int, tracestate: bytes) -> list[bytes]:
-    """Header lines carrying our span ``span_id`` of ``trace_id`` to the next hop."""
-    flag = 1 if sampled else 0
-    out = [b"traceparent: 00-%032x-%016x-%02x\r\n" % (trace_id, span_id, flag)]
+def lines(trace: bytes, span: bytes, sampled: bool, style: int, tracestate: bytes) -> list[bytes]:
+    """Header lines carrying our span ``span`` of ``trace`` (hex) to the next hop."""
+    flag = b"1" if sampled else b"0"
+    out = [b"".join((b"traceparent: 00-", trace, b"-", span, b"-0", flag, b"\r\n"))]
     if tracestate:
-        out.append(b"tracestate: %s\r\n" % tracestate)
+        out.append(b"".join((b"tracestate: ", tracestate, b"\r\n")))
     if style == B3_SINGLE:
-        out.append(b"b3: %032x-%016x-%d\r\n" % (trace_id, span_id, flag))
+        out.append(b"".join((b"b3: ", trace, b"-", span, b"-", flag, b"\r\n")))
     elif style == B3_MULTI:
         out.append(
-            b"x-b3-traceid: %032x\r\nx-b3-spanid: %016x\r\nx-b3-sampled: %d\r\n"
-            % (trace_id, span_id, flag)
-        )
+            b"".join((b"x-b3-traceid: ", trace, b"\r\nx-b3-spanid: ", span,
+                      b"\r\nx-b3-sampled: ", flag, b"\r\n"))
+        )  # fmt: skip
     return out

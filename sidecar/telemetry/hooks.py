@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from random import getrandbits, random
+from random import random
 from typing import TYPE_CHECKING
 
 from controlplane.api.telemetry import FORCE_TRACE
@@ -85,9 +85,9 @@ class Exchange:
         self.end = start
         self.path = path
         self.authority = authority
-        self.trace_id = 0
-        self.span_id = 0
-        self.parent_id = 0
+        self.trace_id = b""  # ids in hex, as they travel
+        self.span_id = b""
+        self.parent_id = b""
         self.sampled = False
         self.cluster: Cluster | None = None
         self.endpoint: Endpoint | None = None
@@ -137,6 +137,7 @@ class ListenerTelemetry:
         self.request_lines = request_lines
         self.response_lines = response_lines
         self.sample_ratio = sample_ratio
+        self.ids = context.IdSource()
 
     def _begin(
         self, conn: DownstreamConnection, head: RequestHead | None, path: bytes, authority: bytes
@@ -160,7 +161,7 @@ class ListenerTelemetry:
             ex.parent_id = incoming.parent_id
             decided = incoming.sampled
         else:
-            ex.trace_id = getrandbits(128) or 1
+            ex.trace_id = self.ids.trace_id()
             decided = context.SAMPLED_UNKNOWN if incoming is None else incoming.sampled
         if decided == context.SAMPLED_UNKNOWN:
             ex.sampled = random() < self.sample_ratio
@@ -168,7 +169,7 @@ class ListenerTelemetry:
             ex.sampled = decided == 1
         if incoming is not None and incoming.forced:
             ex.sampled = True
-        ex.span_id = getrandbits(64) or 1
+        ex.span_id = self.ids.span_id()
         conn.exchange = ex
         return incoming
 

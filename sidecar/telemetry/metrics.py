@@ -59,7 +59,7 @@ class HttpSeries:
         self.request_bytes = Histogram()
         self.response_bytes = Histogram()
         # (trace id, span id, value in ms, wall time in ns) of the latest sampled request
-        self.exemplar: tuple[int, int, float, int] | None = None
+        self.exemplar: tuple[bytes, bytes, float, int] | None = None  # hex ids
 
 
 class TcpSeries:

@@ -6,6 +6,7 @@ spans and log records, one per request, are encoded by ``wire`` (ADR 0005).
 
 from __future__ import annotations
 
+from binascii import unhexlify
 from collections.abc import Sequence
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
@@ -118,7 +119,7 @@ def metrics_request(
                     trace_id, span_id, value, at = series.exemplar
                     exemplar = Exemplar(
                         time_unix_nano=at, as_double=value,
-                        trace_id=trace_id.to_bytes(16, "big"), span_id=span_id.to_bytes(8, "big"),
+                        trace_id=unhexlify(trace_id), span_id=unhexlify(span_id),
                     )  # fmt: skip
                 points.append(_histogram(key, getattr(series, attr), start, now, exemplar))
             out.append(

@@ -7,6 +7,8 @@ span's name is the method (OTel's rule when no route template is known).
 
 from __future__ import annotations
 
+from binascii import unhexlify
+
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from controlplane.api import telemetry as names
@@ -122,9 +124,9 @@ def to_span(ex: Exchange, labels: Labels, wall_offset: float) -> bytes:
     inbound = ex.side.inbound
     cluster = ex.cluster.name if ex.cluster is not None else ""
     return wire.span(
-        trace_id=ex.trace_id.to_bytes(16, "big"),
-        span_id=ex.span_id.to_bytes(8, "big"),
-        parent_span_id=ex.parent_id.to_bytes(8, "big") if ex.parent_id else b"",
+        trace_id=unhexlify(ex.trace_id),
+        span_id=unhexlify(ex.span_id),
+        parent_span_id=unhexlify(ex.parent_id),
         name=method,
         kind=SPAN_KIND_SERVER if inbound else SPAN_KIND_CLIENT,
         start_ns=int((ex.start + wall_offset) * 1e9),

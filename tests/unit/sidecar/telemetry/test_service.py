@@ -54,7 +54,8 @@ def exchange(telemetry: Telemetry, status: int, flag: str = "") -> Exchange:
     head = RequestHead(b"GET", b"/cart?id=1", True, [b"user-agent"], [b"ua/1"])
     head.host = b"cart"
     ex = Exchange(telemetry.inbound, head, 10.0, b"/cart?id=1", b"cart:9080")
-    ex.end, ex.status, ex.flag, ex.trace_id, ex.span_id = 10.004, status, flag, 7, 9
+    ex.end, ex.status, ex.flag = 10.004, status, flag
+    ex.trace_id, ex.span_id = b"%032x" % 7, b"%016x" % 9
     return ex
 
 
