@@ -14,22 +14,24 @@ from controlplane.api.telemetry import HTTP_ROUTE, URL_PATH
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE",
                      "PATCH"))  # fmt: skip
 MAX_PATH = 120
-MAX_CACHED = 10_000  # folded paths remembered
+MAX_CACHED = 50_000  # folded paths remembered
 _folded: dict[str, str] = {}
 _ID = re.compile(r"^(?!v\d+$).*\d")  # any segment with a digit, but an API version (v2)
 
 
 def operation(name: str, attributes: Iterable[KeyValue]) -> str:
-    """``name``, with the route or folded path appended when ``name`` is a bare HTTP method."""
+    """``name``, with the route or folded path appended when ``name`` is a bare HTTP method
+    (whichever of ``http.route`` and ``url.path`` comes first: reading attributes is the
+    costly part, and the sidecar puts the path second)."""
     if name not in METHODS:
         return name
-    path = ""
     for kv in attributes:
-        if kv.key == HTTP_ROUTE:
+        key = kv.key
+        if key == URL_PATH:
+            return f"{name} {fold(kv.value.string_value)}"
+        if key == HTTP_ROUTE:
             return f"{name} {kv.value.string_value[:MAX_PATH]}"
-        if kv.key == URL_PATH:
-            path = kv.value.string_value
-    return f"{name} {fold(path)}" if path else name
+    return name
 
 
 def fold(path: str) -> str:
