@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from binascii import unhexlify
+from typing import Final
 
 from sidecar.telemetry import wire
 from sidecar.telemetry.hooks import Exchange
@@ -20,12 +21,12 @@ from sidecar.telemetry.spans import header, split_path
 
 # The line is joined from bytes the exchange holds; numbers come from these tables when small
 # (a bytes ``%d`` goes through a str: it was most of a line's cost).
-_MILLIS = [b"%03d" % n for n in range(1000)]
-_NUMBERS = [b"%d" % n for n in range(2048)]
-_XFF = b"x-forwarded-for"
-_USER_AGENT = b"user-agent"
-_REQUEST_ID = b"x-request-id"
-_CACHE_LIMIT = 4096
+_MILLIS: Final[list[bytes]] = [b"%03d" % n for n in range(1000)]
+_NUMBERS: Final[list[bytes]] = [b"%d" % n for n in range(2048)]
+_XFF: Final[bytes] = b"x-forwarded-for"
+_USER_AGENT: Final[bytes] = b"user-agent"
+_REQUEST_ID: Final[bytes] = b"x-request-id"
+_CACHE_LIMIT: Final[int] = 4096
 
 
 def _number(value: int) -> bytes:

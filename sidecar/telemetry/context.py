@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from binascii import hexlify
+from typing import Final
 
 from controlplane.api.telemetry import (
     B3,
@@ -34,10 +35,10 @@ TRACE_FIELDS = frozenset(
 )
 # What the sidecar rewrites (the force header travels on untouched).
 REPLACED_FIELDS = TRACE_FIELDS
-SAMPLED_UNKNOWN = -1
-_HEX_DIGITS = b"0123456789abcdef"
-_B3_PAD = b"0" * 16  # a 64-bit B3 trace id, as the 128-bit id W3C carries
-_POOL_BYTES = 3072  # random bytes per refill of an IdSource: 128 (trace, span) pairs
+SAMPLED_UNKNOWN: Final[int] = -1
+_HEX_DIGITS: Final[bytes] = b"0123456789abcdef"
+_B3_PAD: Final[bytes] = b"0" * 16  # a 64-bit B3 trace id, as the 128-bit id W3C carries
+_POOL_BYTES: Final[int] = 3072  # random bytes per refill of an IdSource: 128 (trace, span) pairs
 
 
 class Incoming:

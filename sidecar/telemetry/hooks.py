@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from random import random
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from controlplane.api.telemetry import FORCE_TRACE
 from sidecar.http1.head import RequestHead, ResponseHead
@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from sidecar.transport.pool import Cluster, Endpoint
     from sidecar.transport.upstream import UpstreamConnection
 
-_LOOK_FIELDS = context.TRACE_FIELDS | {FORCE_TRACE}
-_PEER = b"x-glassmesh-peer"
+_LOOK_FIELDS: Final[frozenset[bytes]] = context.TRACE_FIELDS | {FORCE_TRACE}
+_PEER: Final[bytes] = b"x-glassmesh-peer"
 
 
 class Sink:
