@@ -121,6 +121,10 @@ class OutboundPolicy:
         drop = encode.dropping(_DROP if telemetry is None else _DROP_TRACED, head.connection)
         if filters is not None:
             assert isinstance(target, VirtualHost) and entry is not None
+            if filters.aborts():
+                if telemetry is not None:  # the reply is the route's: name its destination
+                    telemetry.on_request(head, conn, cluster, path)
+                raise LocalReply(filters.abort_status, stats.FAULT_ABORT, "fault filter abort")
             authority, path, drop = _apply(
                 filters, conn, prefix=entry.path, target=(authority, path), drop=drop, extra=extra
             )
@@ -141,10 +145,8 @@ def _apply(
 ) -> tuple[bytes, bytes, frozenset[bytes]]:
     """Runs a rule's filters on a request to ``target`` (authority, path) whose rule matched
     ``prefix``; returns its authority, path and the fields to drop (``extra`` gets the fields to
-    add). Raises LocalReply for an injected abort."""
+    add). An injected abort is answered before this."""
     authority, path = target
-    if filters.aborts():
-        raise LocalReply(filters.abort_status, stats.FAULT_ABORT, "fault filter abort")
     conn.delay_s = filters.delays()
     conn.mirror = filters.mirrors()
     conn.response_modifier = filters.response

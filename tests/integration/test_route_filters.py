@@ -3,6 +3,7 @@ modifiers both ways, URL rewrites, a Fault's abort and delay, and request mirror
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -130,6 +131,29 @@ async def test_a_fault_aborts_or_delays_and_a_missing_one_is_a_500(mesh: Bookinf
     outbound = page.listener_contexts()[0].stats
     assert outbound.flags["DI"] == 1
     assert (await raw(page, b"/echo/missing")).status == 500
+
+
+async def test_an_aborted_request_is_counted_against_the_route_destination(
+    mesh: Bookinfo,
+) -> None:
+    page, _ = await filtered(mesh)
+    assert (await raw(page, b"/echo/teapot")).status == 418
+    admin = page.bound_addresses()["admin"]
+    aborted: list[str] = []
+    for _ in range(50):  # the exporter thread records metrics every flush interval (1 s)
+        async with mesh.session.get(f"http://{admin}/stats/prometheus") as response:
+            text = await response.text()
+        aborted = [
+            line
+            for line in text.splitlines()
+            if line.startswith("istio_requests_total{") and 'response_flags="FI"' in line
+        ]
+        if aborted:
+            break
+        await asyncio.sleep(0.1)
+    assert len(aborted) == 1, text
+    assert 'destination_service="reviews.default.svc.cluster.local"' in aborted[0]
+    assert 'response_code="418"' in aborted[0] and 'reporter="source"' in aborted[0]
 
 
 async def test_a_mirrored_request_reaches_the_mirror_and_its_answer_is_dropped(
