@@ -178,6 +178,9 @@ def run(traces: int, chunk: int, core: str) -> dict[str, Any]:
         "us_per_trace_first_tenth": first_us,
         "us_per_trace_last_tenth": last_us,
         "last_over_first": round(last_us / first_us, 3) if first_us else None,
+        "us_per_trace_by_tenth": [
+            _per_trace_us(per_chunk[n * tenth : (n + 1) * tenth]) for n in range(10)
+        ],
         "core": core,
     }
 

@@ -141,82 +141,121 @@ def _preds(tree: Tree) -> list[int]:
     return preds
 
 
+class _Spans:
+    """The spans' fields in parallel lists (each tuple read once: compiled code copies a
+    tuple whenever one is stored), duplicates by span id left out, parents as indexes."""
+
+    __slots__ = ("end", "error", "kind", "name", "parent", "service", "span_ids", "start")
+
+    def __init__(self, spans: Sequence[SpanTuple]) -> None:
+        index: dict[bytes, int] = {}
+        self.span_ids: list[bytes] = []
+        self.service: list[str] = []
+        self.name: list[str] = []
+        self.kind: list[int] = []
+        self.start: list[int] = []
+        self.end: list[int] = []
+        self.error: list[bool] = []
+        parents: list[bytes] = []
+        for s in spans:
+            if s[SID] in index:
+                continue
+            index[s[SID]] = len(self.span_ids)
+            self.span_ids.append(s[SID])
+            parents.append(s[PARENT])
+            self.service.append(s[SERVICE])
+            self.name.append(s[NAME])
+            self.kind.append(s[KIND])
+            self.start.append(s[START])
+            self.end.append(s[END])
+            self.error.append(s[ERROR])
+        # -1: no parent; -2: a parent that never arrived
+        self.parent = [(index.get(p, -2) if p else -1) for p in parents]
+
+
 def build_tree(trace_id: bytes, spans: Sequence[SpanTuple]) -> Tree | None:
     """The tree of ``spans`` (duplicates by span id keep the first), None when no span can be
     the root (only possible when parent links form a cycle)."""
-    by_id: dict[bytes, SpanTuple] = {}
-    for s in spans:
-        by_id.setdefault(s[SID], s)
-    roots = [s for s in by_id.values() if not s[PARENT]]
-    candidates = roots or [s for s in by_id.values() if s[PARENT] not in by_id]
+    read = _Spans(spans)
+    roots = [i for i, p in enumerate(read.parent) if p == -1]
+    candidates = roots or [i for i, p in enumerate(read.parent) if p == -2]
     if not candidates:
         return None
-    root = min(candidates, key=lambda s: (s[START], -s[END]))
-    kids: dict[bytes, list[SpanTuple]] = {}
+    start, end = read.start, read.end
+    root = candidates[0]
+    for i in candidates:
+        if start[i] < start[root] or (start[i] == start[root] and end[i] > end[root]):
+            root = i
+    kids: list[list[int]] = [[] for _ in read.parent]
     orphans = []
-    root_id = root[SID]
-    for s in by_id.values():
-        if s[SID] == root_id:  # by id, not identity: compiled code copies tuples
+    for i, p in enumerate(read.parent):
+        if i == root:
             continue
-        if s[PARENT] in by_id:
-            kids.setdefault(s[PARENT], []).append(s)
+        if p >= 0:
+            kids[p].append(i)
         else:
-            orphans.append(s)
+            orphans.append(i)
     if orphans:
-        _adopt(root, orphans, kids)
+        _adopt(read, root, orphans, kids)
     tree = Tree(trace_id)
-    _place(tree, root, kids)
-    for i, children in enumerate(tree.children):
-        children.sort(key=tree.start.__getitem__)
-        del i
+    _place(tree, read, root, kids)
+    for children in tree.children:
+        if len(children) > 1:
+            children.sort(key=tree.start.__getitem__)
     return tree
 
 
-def _adopt(root: SpanTuple, orphans: list[SpanTuple], kids: dict[bytes, list[SpanTuple]]) -> None:
+def _adopt(read: _Spans, root: int, orphans: list[int], kids: list[list[int]]) -> None:
     """Hang each orphan under the shortest span already in the tree that encloses it in time
     (where its lost parent most likely ran), else under the root."""
+    start, end = read.start, read.end
     placed = _subtree(root, kids)
-    for orphan in sorted(orphans, key=lambda s: s[START]):
-        inside = [s for s in placed if s[START] <= orphan[START] and s[END] >= orphan[END]]
-        parent = min(inside, key=lambda s: s[END] - s[START], default=root)
-        kids.setdefault(parent[SID], []).append(orphan)
+    for orphan in sorted(orphans, key=start.__getitem__):
+        parent, width = root, -1
+        for s in placed:
+            encloses = start[s] <= start[orphan] and end[s] >= end[orphan]
+            if encloses and (width < 0 or end[s] - start[s] < width):
+                parent, width = s, end[s] - start[s]
+        kids[parent].append(orphan)
         placed += _subtree(orphan, kids)
 
 
-def _subtree(top: SpanTuple, kids: dict[bytes, list[SpanTuple]]) -> list[SpanTuple]:
-    found, stack, seen = [], [top], {top[SID]}
+def _subtree(top: int, kids: list[list[int]]) -> list[int]:
+    found, stack, seen = [], [top], {top}
     while stack:
-        s = stack.pop()
-        found.append(s)
-        for c in kids.get(s[SID], ()):
-            if c[SID] not in seen:
-                seen.add(c[SID])
+        i = stack.pop()
+        found.append(i)
+        for c in kids[i]:
+            if c not in seen:
+                seen.add(c)
                 stack.append(c)
     return found
 
 
-def _place(tree: Tree, root: SpanTuple, kids: dict[bytes, list[SpanTuple]]) -> None:
+def _place(tree: Tree, read: _Spans, root: int, kids: list[list[int]]) -> None:
     """Depth-first: shift skewed children into their parent, clip, drop what lies outside."""
-    stack: list[tuple[SpanTuple, int, int, int]] = [(root, -1, 0, 0)]
+    stack: list[tuple[int, int, int, int]] = [(root, -1, 0, 0)]
     while stack:
         s, pi, shift, depth = stack.pop()
-        start, end = s[START] + shift, s[END] + shift
+        start, end = read.start[s] + shift, read.end[s] + shift
+        service = read.service[s]
         if pi >= 0:
             ps, pe = tree.start[pi], tree.end[pi]
             outside = start < ps or end > pe
-            if outside and s[SERVICE] != tree.service[pi] and end - start <= pe - ps:
+            if outside and service != tree.service[pi] and end - start <= pe - ps:
                 delta = ps + (pe - ps - (end - start)) // 2 - start
                 start, end, shift = start + delta, end + delta, shift + delta
             start, end = max(start, ps), min(end, pe)
             if end < start:
                 continue
         i = len(tree.start)
-        tree.span_ids.append(s[SID])
-        tree.service.append(s[SERVICE])
-        tree.name.append(s[NAME])
-        tree.keys.append((s[SERVICE], s[NAME]))
-        tree.kind.append(s[KIND])
-        tree.error.append(s[ERROR])
+        name = read.name[s]
+        tree.span_ids.append(read.span_ids[s])
+        tree.service.append(service)
+        tree.name.append(name)
+        tree.keys.append((service, name))
+        tree.kind.append(read.kind[s])
+        tree.error.append(read.error[s])
         tree.start.append(start)
         tree.end.append(end)
         tree.parent.append(pi)
@@ -224,4 +263,5 @@ def _place(tree: Tree, root: SpanTuple, kids: dict[bytes, list[SpanTuple]]) -> N
         if pi >= 0:
             tree.children[pi].append(i)
         if depth < MAX_DEPTH:
-            stack.extend((c, i, shift, depth + 1) for c in kids.get(s[SID], ()))
+            for c in kids[s]:
+                stack.append((c, i, shift, depth + 1))
