@@ -273,7 +273,9 @@ class HttpsRequester:
         status, body = await self._post(msgspec.json.encode(request))
         where = f"the control plane at {self.url} answered HTTP {status}"
         if status == 401:
-            raise CertificateError(f"{where}: the join token was refused", status)
+            reason = _reason_of(body)
+            because = f" ({reason})" if reason else ""
+            raise CertificateError(f"{where}: the join token was refused{because}", status)
         if status != 200:
             raise CertificateError(f"{where}: {_error_of(body)}", status)
         try:
@@ -308,6 +310,15 @@ class HttpsRequester:
             raise CertificateError(
                 f"cannot reach the control plane at {self.url}: {detail}"
             ) from None
+
+
+def _reason_of(body: bytes) -> str:
+    """The ``reason`` a refusal gives (a TokenReview's, say), shortened and printable, or ""."""
+    try:
+        reason = msgspec.json.decode(body, type=dict[str, str]).get("reason", "")
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return ""
+    return reason[:200].encode("ascii", "backslashreplace").decode()
 
 
 def _error_of(body: bytes) -> str:

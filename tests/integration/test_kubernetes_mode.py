@@ -210,6 +210,8 @@ async def test_a_sidecar_with_a_projected_token_gets_its_certificate(
     with pytest.raises(CertificateError) as refused:
         await other.renew()
     assert refused.value.status == 401
+    # The sidecar's error (what its log and exit message show) carries the TokenReview's reason.
+    assert "token audiences" in str(refused.value)
 
 
 @pytest.mark.parametrize(
