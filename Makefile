@@ -49,6 +49,7 @@ bench: install
 	$(PY) -m bench.connectors
 	$(PY) -m bench.analysis
 	$(PY) -m bench.telemetry
+	$(PY) -m bench.telemetry_instructions
 
 # deploy/kubernetes keeps generated files: the CRDs (from the resource kinds' schemas) and copies
 # of the dashboards, Grafana provisioning and Prometheus config (kustomize loads no file outside
