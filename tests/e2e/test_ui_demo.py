@@ -21,7 +21,9 @@ from tests.integration.ui.browser import browser
 
 @pytest.fixture
 def demo() -> Iterator[Demo]:
-    started = Demo("--scenario", "slow-inventory", "--rate", "20", "--duration", "150")
+    started = Demo(
+        "--scenario", "slow-inventory", "--rate", "20", "--duration", "150", "--free-ports"
+    )
     try:
         yield started
     finally:
