@@ -11,9 +11,8 @@ from dashboards.common import Link, dashboard, dashboard_url, graph, jaeger_sear
 from dashboards.common import query_var as var
 
 IN = 'reporter=~"$reporter",destination_service="$service"'
-# The collector's Prometheus exporter appends the unit to the connector's
-# traces_spanmetrics_latency (Tempo's name has no suffix); this is the name it serves.
-SPAN_LATENCY = "traces_spanmetrics_latency_seconds"
+# Tempo's span-metrics latency histogram (seconds), as the collector serves it.
+SPAN_LATENCY = "traces_spanmetrics_latency"
 SPANS = 'rate(traces_spanmetrics_calls_total{service="$canonical"}[$__rate_interval])'
 OUT = (
     'reporter="source",source_canonical_service="$canonical",source_workload_namespace="$namespace"'

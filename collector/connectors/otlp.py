@@ -70,11 +70,13 @@ def histogram_metric(
     bounds: Sequence[float],
     points: Iterable[HistogramPoint],
     now_s: float,
+    *,
+    unit: str = "s",
 ) -> Metric:
-    """A cumulative explicit-bucket Histogram in seconds.
+    """A cumulative explicit-bucket Histogram in seconds (``unit`` is what the metric declares).
 
     OTLP bucket counts are integers: weighted counts are rounded at export, the sum is not."""
-    metric = Metric(name=name, description=description, unit="s")
+    metric = Metric(name=name, description=description, unit=unit)
     metric.histogram.aggregation_temporality = CUMULATIVE
     for point in points:
         counts = [round(c) for c in point.counts]

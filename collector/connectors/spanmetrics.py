@@ -151,7 +151,11 @@ class SpanMetricsConnector:
         self._exemplars.clear()
         families: list[Metric] = [
             sum_metric(CALLS, "Spans (weighted) per service, name, kind and status", calls, now),
-            histogram_metric(LATENCY, "Span duration", self._bounds, points, now),
+            # In seconds, declared without a unit: Prometheus names would gain "_seconds", and
+            # Grafana's Tempo views query Tempo's traces_spanmetrics_latency_bucket.
+            histogram_metric(
+                LATENCY, "Span duration in seconds", self._bounds, points, now, unit=""
+            ),
         ]
         refused = [((), float(self.export_refused), self._created)]
         families.append(

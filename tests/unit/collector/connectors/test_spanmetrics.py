@@ -6,6 +6,7 @@ import pytest
 
 from collector.connectors.config import SpanMetricsConfig
 from collector.connectors.spanmetrics import SpanMetricsConnector
+from collector.exporters.promnames import metric_name
 from tests.unit.collector.connectors.fakes import CLIENT, SERVER, Clock, Sink, batch, points, span
 
 GET = (
@@ -38,7 +39,11 @@ def test_calls_and_latency_per_service_span_kind_and_status() -> None:
     )
     assert calls[failed] == 1
     latency = sink.last()["traces_spanmetrics_latency"]
-    assert latency.unit == "s"
+    # Seconds, declared without a unit so Prometheus serves Tempo's name (no "_seconds" added).
+    assert latency.unit == ""
+    assert metric_name(latency.name, latency.unit, counter=False, gauge=False) == (
+        "traces_spanmetrics_latency"
+    )
     point = next(
         p
         for p in latency.histogram.data_points
