@@ -157,19 +157,26 @@ async def measure_ingest(bodies: Sequence[bytes], seconds: float, data: Path) ->
     finally:
         proc.terminate()
         proc.wait()
-    config, ports = collector_config(data)
-    proc = spawn([sys.executable, "-m", "controlplane.cli", "collector", "--data-dir", str(data),
-                  "--config", str(config)])  # fmt: skip
-    try:
-        await wait_port(ports["http"])
-        results["collector"] = await blast(
-            f"http://127.0.0.1:{ports['http']}/v1/traces", bodies, seconds
-        )
-        results["collector"]["peak_rss_mib"] = rss_mib(proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait()
+    # "collector": storage and the two connectors of the collector issue; "with_analysis": the
+    # default config, which adds the bottleneck analysis of completed traces.
+    for name, extra in (("collector", NO_ANALYSIS), ("with_analysis", "")):
+        directory = data.with_name(f"{data.name}-{name}")
+        config, ports = collector_config(directory, extra)
+        proc = spawn([sys.executable, "-m", "controlplane.cli", "collector", "--data-dir",
+                      str(directory), "--config", str(config)])  # fmt: skip
+        try:
+            await wait_port(ports["http"])
+            results[name] = await blast(
+                f"http://127.0.0.1:{ports['http']}/v1/traces", bodies, seconds
+            )
+            results[name]["peak_rss_mib"] = rss_mib(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait()
     return results
+
+
+NO_ANALYSIS = "connectors: {analysis: {enabled: false}}\n"
 
 
 def collector_config(data: Path, extra: str = "") -> tuple[Path, dict[str, int]]:
@@ -289,6 +296,8 @@ async def run(spans: int, seconds: float) -> dict[str, Any]:
         "ratio_vs_otel_collector_10k": round(collector["spans_per_s"] / 10_000, 2),
         "ingest_refused_requests": collector["refused_requests"],
         "ingest_peak_rss_mib": round(collector["peak_rss_mib"], 1),
+        "ingest_with_analysis_spans_per_s": round(ingest["with_analysis"]["spans_per_s"]),
+        "ingest_with_analysis_peak_rss_mib": round(ingest["with_analysis"]["peak_rss_mib"], 1),
         "overload_answers": overload["answers"],
         "overload_peak_rss_mib": round(overload["peak_rss_mib"], 1),
         "overload_limit_mib": overload["limit_mib"],
