@@ -111,7 +111,7 @@ def services_table(graph: dict[str, Any]) -> Table:
     """One row per service that received requests: rate, success, latency percentiles."""
     from rich.table import Table
 
-    table = Table(title=f"services (last {graph['window_s']:g}s)", title_justify="left")
+    table = Table(title=f"services (last {graph['window_s']:.0f}s)", title_justify="left")
     for column in ("SERVICE", "RPS", "SUCCESS", "P50", "P95", "P99"):
         table.add_column(column, justify="left" if column == "SERVICE" else "right")
     for node in sorted(graph["nodes"], key=lambda n: (-(n["rate"] or 0), n["id"])):
@@ -129,7 +129,7 @@ def edges_table(graph: dict[str, Any], full: bool = True) -> Table:
     """One row per edge: rate, success or errors, latency (p50/p95/p99, or p95 alone)."""
     from rich.table import Table
 
-    title = f"edges (last {graph['window_s']:g}s)"
+    title = f"edges (last {graph['window_s']:.0f}s)"
     table = Table(title=title, title_justify="left")
     columns = ["FROM", "TO", "RPS", "SUCCESS"] if full else ["FROM", "TO", "RPS", "ERRORS"]
     columns += ["P50", "P95", "P99"] if full else ["P95", "COVERAGE"]
