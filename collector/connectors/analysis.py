@@ -10,7 +10,6 @@ several UIs' polling do not redo the what-if.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -19,6 +18,7 @@ from typing import Annotated
 import msgspec
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
 
+from collector import tasks
 from collector.analysis.analyzer import AnalysisSettings, Analyzer
 from collector.analysis.assembler import Assembler
 from collector.analysis.intake import by_trace
@@ -172,10 +172,7 @@ class AnalysisConnector:
         if self._stopped:
             return
         self._stopped = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await tasks.cancel(self._task)
         now = self._clock()
         for trace_id, spans in self.assembler.drain():
             self.analyzer.add(trace_id, spans, now)

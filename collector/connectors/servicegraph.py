@@ -8,13 +8,13 @@ metrics every ``flush_interval_s``) and a GraphSource (the reconciled graph, see
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Sequence
 
 from opentelemetry.proto.metrics.v1.metrics_pb2 import ResourceMetrics
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
 
+from collector import tasks
 from collector.connectors.config import ServiceGraphConfig
 from collector.connectors.edgestore import EdgeStore
 from collector.connectors.graphtally import EdgeTallies
@@ -136,10 +136,7 @@ class ServiceGraphConnector:
         if self._stopped:
             return
         self._stopped = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await tasks.cancel(self._task)
         for half in self._pairer.store.drain():
             self._pairer.settle(half)
         self.flush()

@@ -11,7 +11,6 @@ bucket per flush is kept as its exemplar (trace id, span id).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
@@ -19,6 +18,7 @@ from collections.abc import Callable, Sequence
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric, ResourceMetrics
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span, Status
 
+from collector import tasks
 from collector.connectors.config import SpanMetricsConfig
 from collector.connectors.otlp import (
     Exemplar,
@@ -193,8 +193,5 @@ class SpanMetricsConnector:
         if self._stopped:
             return
         self._stopped = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await tasks.cancel(self._task)
         self.flush()

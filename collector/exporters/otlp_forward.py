@@ -14,7 +14,6 @@ shutdown are counted (``shutdown``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email.utils
 import gzip
 import logging
@@ -27,6 +26,7 @@ from typing import Any
 
 import aiohttp
 
+from collector import tasks
 from collector.config import OtlpForwardConfig
 from collector.otlp import rpc
 from collector.otlp.signals import SignalName
@@ -165,10 +165,7 @@ class OtlpForwarder:
         if self._stopped:
             return
         self._stopped = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await tasks.cancel(self._task)
         while self._queue:
             self._drop(self._queue.popleft(), "shutdown")
         if self._session is not None:
