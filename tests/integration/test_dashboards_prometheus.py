@@ -12,7 +12,6 @@ import contextlib
 import itertools
 import json
 import re
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -40,7 +39,7 @@ from tests.integration.bookinfo import (
     wait_until,
 )
 from tests.integration.collector.conftest import collector_config
-from tests.integration.collector.test_real_prometheus import PROMETHEUS, _free_port, query
+from tests.integration.prometheus import query, run_prometheus
 
 # What a user would pick: the middle service of productpage -> reviews -> ratings, which both
 # receives and sends, so inbound and outbound panels both have data.
@@ -60,7 +59,6 @@ PROMETHEUS_YML = Path(__file__).parents[2] / "deploy" / "prometheus" / "promethe
 def prometheus(tmp_path: Path, collector: str, control_plane: str) -> Iterator[str]:
     """Prometheus with deploy/prometheus/prometheus.yml, its targets replaced by these two and
     scraping every second."""
-    assert PROMETHEUS is not None, "prometheus is installed by make test (Makefile: install)"
     settings = yaml.safe_load(PROMETHEUS_YML.read_text())
     settings["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
     targets = {"glassmesh-collector": collector, "glassmesh-controlplane": control_plane}
@@ -68,25 +66,9 @@ def prometheus(tmp_path: Path, collector: str, control_plane: str) -> Iterator[s
         job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]
     config = tmp_path / "prometheus.yml"
     config.write_text(yaml.safe_dump(settings))
-    port = _free_port()
-    argv = [
-        PROMETHEUS,
-        f"--config.file={config}",
-        f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--enable-feature=exemplar-storage",  # as docs/dashboards.md says to run it
-    ]
-    with (tmp_path / "prometheus.log").open("wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    # Exemplar storage on, as docs/dashboards.md says to run it.
+    with run_prometheus(tmp_path, config, "--enable-feature=exemplar-storage") as base:
+        yield base
 
 
 @pytest.fixture

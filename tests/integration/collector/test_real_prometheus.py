@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,21 +16,12 @@ import pytest
 
 from collector.service import Collector
 from tests.integration.collector.test_real_clients import _send_metrics
-
-PROMETHEUS = shutil.which("prometheus")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.integration.prometheus import query, run_prometheus
 
 
 @contextlib.contextmanager
 def prometheus(tmp_path: Path, target: str) -> Iterator[str]:
     """Prometheus scraping ``target`` (host:port) every second; yields its base URL."""
-    assert PROMETHEUS is not None, "prometheus is installed by make test (Makefile: install)"
     config = tmp_path / "prometheus.yml"
     config.write_text(
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
@@ -42,38 +30,8 @@ def prometheus(tmp_path: Path, target: str) -> Iterator[str]:
         "    honor_labels: true\n"  # keep each workload's job/instance, as docs/collector.md says
         f"    static_configs: [{{targets: ['{target}']}}]\n"
     )
-    port = _free_port()
-    argv = [
-        PROMETHEUS,
-        f"--config.file={config}",
-        f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-    ]
-    log = (tmp_path / "prometheus.log").open("wb")
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-async def query(session: aiohttp.ClientSession, base: str, promql: str) -> list[Any]:
-    """The result vector of an instant query ([] while Prometheus is not up yet)."""
-    try:
-        async with session.get(f"{base}/api/v1/query", params={"query": promql}) as resp:
-            if resp.status != 200:
-                return []
-            body = await resp.json()
-    except aiohttp.ClientError:
-        return []
-    result: list[Any] = body["data"]["result"]
-    return result
+    with run_prometheus(tmp_path, config) as base:
+        yield base
 
 
 async def until_present(session: aiohttp.ClientSession, base: str, promql: str) -> list[Any]:
