@@ -3,28 +3,12 @@ log: mesh-wide from the root namespace, then narrowed by a workload selector."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import aiohttp
-import pytest
-
 from controlplane.api.telemetry import TelemetryConfig
 from sidecar.server import Sidecar
-from tests.integration.bookinfo import Bookinfo, endpoint_ports, wait_until
+from tests.integration.bookinfo import Bookinfo, bookinfo_mesh, endpoint_ports, wait_until
 from tests.integration.otlp_sink import OtlpSink, sink
 
-__all__ = ["sink"]
-
-
-@pytest.fixture
-async def mesh(tmp_path: Path) -> AsyncIterator[Bookinfo]:
-    async with aiohttp.ClientSession() as session:
-        mesh = Bookinfo(tmp_path, session)
-        try:
-            yield mesh
-        finally:
-            await mesh.close()
+__all__ = ["bookinfo_mesh", "sink"]
 
 
 def telemetry(name: str, namespace: str, spec: dict[str, object]) -> dict[str, object]:
