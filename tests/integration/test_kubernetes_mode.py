@@ -187,15 +187,18 @@ async def test_a_pod_that_becomes_ready_shows_up_and_a_deleted_one_leaves_at_onc
     await plane.until("/api/v1/endpoints", lambda b: web_endpoints(b) == [])
 
 
+def agent_on(token_file: Path, plane: Plane) -> CertificateAgent:
+    """The web workload's certificate agent, presenting the token in ``token_file``."""
+    settings = AgentSettings(url=plane.url, identity=WEB_ID, token_file=token_file)
+    return CertificateAgent(settings, lambda issued: None, HttpsRequester(plane.url, plane.ca_file))
+
+
 async def test_a_sidecar_with_a_projected_token_gets_its_certificate(
     tmp_path: Path, apiserver: FakeApiServer, plane: Plane
 ) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(apiserver.mint("shop", "web", ["glassmesh"]))
-    settings = AgentSettings(url=plane.url, identity=WEB_ID, token_file=token_file)
-    agent = CertificateAgent(
-        settings, lambda issued: None, HttpsRequester(plane.url, plane.ca_file)
-    )
+    agent = agent_on(token_file, plane)
     issued = await agent.renew()
     leaf = x509.load_pem_x509_certificates(issued.chain_pem)[0]
     sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -204,9 +207,7 @@ async def test_a_sidecar_with_a_projected_token_gets_its_certificate(
 
     # The pod's default API token (audience: the API server) is not a glassmesh credential.
     token_file.write_text(apiserver.mint("shop", "web", ["https://kubernetes.default.svc"]))
-    other = CertificateAgent(
-        settings, lambda issued: None, HttpsRequester(plane.url, plane.ca_file)
-    )
+    other = agent_on(token_file, plane)
     with pytest.raises(CertificateError) as refused:
         await other.renew()
     assert refused.value.status == 401
@@ -351,10 +352,7 @@ async def test_a_sidecar_on_its_projected_token_is_pushed_the_clusters_the_api_s
     # The sidecar's certificate comes from its projected token, as in a pod.
     token_file = tmp_path / "token"
     token_file.write_text(apiserver.mint("shop", "web", ["glassmesh"]))
-    settings = AgentSettings(url=plane.url, identity=WEB_ID, token_file=token_file)
-    agent = CertificateAgent(
-        settings, lambda issued: None, HttpsRequester(plane.url, plane.ca_file)
-    )
+    agent = agent_on(token_file, plane)
     issued = await agent.renew()
     (tmp_path / "cert.pem").write_bytes(issued.chain_pem)
     (tmp_path / "key.pem").write_bytes(issued.key_pem)
