@@ -186,6 +186,15 @@ class Bookinfo:
         await self.app(service, version)
         return await self.sidecar(self.config(service, version))
 
+    async def start_reviews_and_page(self) -> tuple[Sidecar, Sidecar]:
+        """The control plane, then reviews and productpage with their sidecars; returns (reviews,
+        productpage) once productpage knows the reviews endpoint."""
+        await self.start_control()
+        reviews = await self.start("reviews")
+        page = await self.start("productpage")
+        await wait_until(lambda: bool(endpoint_ports(page, "reviews")), "the reviews endpoint")
+        return reviews, page
+
     def _ca(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.data_dir / "ca" / "ca.pem")
 

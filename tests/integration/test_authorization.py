@@ -126,10 +126,7 @@ async def plaintext_get(reviews: Sidecar) -> bytes:
 async def test_peer_authentication_strict_refuses_plaintext_and_permissive_serves_it(
     mesh: Bookinfo,
 ) -> None:
-    await mesh.start_control()
-    reviews = await mesh.start("reviews")
-    page = await mesh.start("productpage")
-    await wait_until(lambda: bool(endpoint_ports(page, "reviews")), "the reviews endpoint")
+    reviews, page = await mesh.start_reviews_and_page()
     assert await plaintext_get(reviews) == b""  # STRICT unless a policy says otherwise
     assert reviews.sniffer is not None and reviews.sniffer.plaintext_refused == 1
 
@@ -149,10 +146,7 @@ async def test_peer_authentication_strict_refuses_plaintext_and_permissive_serve
 async def test_peer_authentication_disable_makes_clients_connect_in_plaintext(
     mesh: Bookinfo,
 ) -> None:
-    await mesh.start_control()
-    await mesh.start("reviews")
-    page = await mesh.start("productpage")
-    await wait_until(lambda: bool(endpoint_ports(page, "reviews")), "the reviews endpoint")
+    _, page = await mesh.start_reviews_and_page()
     await mesh.apply(peer_authentication("DISABLE"))
 
     def plaintext() -> bool:

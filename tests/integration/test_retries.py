@@ -8,7 +8,6 @@ from sidecar.server import Sidecar
 from tests.integration.bookinfo import (
     Bookinfo,
     bookinfo_mesh,  # noqa: F401 (the mesh fixture)
-    endpoint_ports,
     wait_until,
 )
 from tests.integration.mesh import bound
@@ -44,10 +43,7 @@ async def send(via: Sidecar, method: bytes, target: bytes, body: bytes = b"") ->
 async def test_retries_follow_the_route_and_spare_what_must_not_be_sent_twice(
     mesh: Bookinfo,
 ) -> None:
-    await mesh.start_control()
-    reviews = await mesh.start("reviews")
-    page = await mesh.start("productpage")
-    await wait_until(lambda: bool(endpoint_ports(page, "reviews")), "the reviews endpoint")
+    reviews, page = await mesh.start_reviews_and_page()
     await mesh.apply(ROUTE)
     hosts = page.tables
     await wait_until(lambda: isinstance(hosts.table.hosts[b"reviews"], VirtualHost), "the route")
